@@ -1,0 +1,20 @@
+"""Data, offline by default: MNIST, rotated digits, bundled photos and ImageNet helpers."""
+from .imagenet import decode_predictions, deprocess, imagenet_class_names, input_bounds, normalize, preprocess
+from .images import sample_images
+from .mnist import DataSourceWarning, class_representatives, load_mnist
+from .rotate import rotate_images, rotation_series
+
+__all__ = [
+    "DataSourceWarning",
+    "class_representatives",
+    "decode_predictions",
+    "deprocess",
+    "imagenet_class_names",
+    "input_bounds",
+    "load_mnist",
+    "normalize",
+    "preprocess",
+    "rotate_images",
+    "rotation_series",
+    "sample_images",
+]

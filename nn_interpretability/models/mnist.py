@@ -1,0 +1,98 @@
+"""The MNIST models of the report: a general CNN (with or without dropout, optionally evidential),
+global-average-pooling CNNs for CAM, and the 0-vs-1 CNN of the method-agreement study."""
+from __future__ import annotations
+
+from torch import nn
+
+
+class MNISTCNN(nn.Module):
+    """Three 3×3 conv layers (10, 20, 40 filters) with two max-pools, then two linear layers.
+
+    The first conv layer has ten filters as in the report's Fig. 8 and the three conv layers are the
+    Grad-CAM layers of Fig. 17. ``dropout > 0`` inserts dropout after each pooling stage and before the
+    last linear layer (the MC-dropout model of section 3.1); ``evidential=True`` ends in a ReLU so the
+    outputs are non-negative evidence (section 3.2, Sensoy et al. 2018).
+    """
+
+    def __init__(self, num_classes: int = 10, dropout: float = 0.0, evidential: bool = False):
+        super().__init__()
+
+        def drop(p: float) -> list[nn.Module]:
+            return [nn.Dropout(p)] if dropout > 0 else []
+
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 10, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(10, 20, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            *drop(dropout / 2),
+            nn.Conv2d(20, 40, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            *drop(dropout / 2),
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(40 * 7 * 7, 128),
+            nn.ReLU(),
+            *drop(dropout),
+            nn.Linear(128, num_classes),
+            *([nn.ReLU()] if evidential else []),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+class GAPCNN(nn.Module):
+    """Conv layers, global average pooling and one linear layer: the architecture CAM requires (eq. 24).
+
+    ``map_size`` (3 or 6) is the side of the last conv layer's feature maps for 28×28 inputs; the
+    report's Fig. 16 compares the two. ``features[-1]`` is the last conv block's ReLU, ``fc`` the
+    class weights w_c^k.
+    """
+
+    def __init__(self, map_size: int = 6, num_classes: int = 10):
+        super().__init__()
+        if map_size == 6:  # 28 -> pool 14 -> valid conv 12 -> pool 6
+            layers = [
+                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            ]
+        elif map_size == 3:  # 28 -> pool 14 -> pool 7 -> pool 3
+            layers = [
+                nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(64, 64, 3, padding=1), nn.ReLU(),
+            ]
+        else:
+            raise ValueError(f"map_size must be 3 or 6, got {map_size}")
+        self.features = nn.Sequential(*layers)
+        self.gap = nn.AdaptiveAvgPool2d(1)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.gap(self.features(x))))
+
+
+class BinaryCNN(nn.Module):
+    """One conv layer and a few small linear layers classifying MNIST 0 vs 1 (seed 000, section 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Sequential(nn.Conv2d(1, 8, 5), nn.ReLU(), nn.MaxPool2d(2))
+        self.fc = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(8 * 12 * 12, 32),
+            nn.ReLU(),
+            nn.Linear(32, 16),
+            nn.ReLU(),
+            nn.Linear(16, 2),
+        )
+
+    def forward(self, x):
+        return self.fc(self.conv(x))

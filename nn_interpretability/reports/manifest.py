@@ -1,0 +1,162 @@
+"""The figure manifest: every figure of the project report, the method-agreement study and the extras."""
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+SOURCES = {
+    "002": "Project report",
+    "000": "Method-agreement study",
+    "extra": "Extras",
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure and the notebook that makes it.
+
+    Attributes
+    ----------
+    id : str
+        Unique name, also the PNG file name without extension.
+    source : str
+        "002" (project report), "000" (method-agreement study) or "extra".
+    number : int or None
+        Figure number within its source; None for extras.
+    caption : str
+        One-line caption.
+    notebook : str
+        Slug of the notebook that saves it, e.g. "06_backpropagation".
+    """
+
+    id: str
+    source: str
+    number: int | None
+    caption: str
+    notebook: str
+
+    @property
+    def file(self) -> str:
+        """The PNG file name under ``<reports>/figures/``."""
+        return f"{self.id}.png"
+
+    @property
+    def label(self) -> str:
+        """Display label: "Fig. 6" for numbered figures, the id otherwise."""
+        return f"Fig. {self.number}" if self.number is not None else self.id
+
+
+def _report(number: int, id: str, notebook: str, caption: str) -> Figure:
+    return Figure(id, "002", number, caption, notebook)
+
+
+MANIFEST: tuple[Figure, ...] = (
+    _report(1, "fig01_am_general", "01_activation_maximization",
+            "General activation maximization; left: started from a random training image of the class, "
+            "right: from the class mean."),
+    _report(2, "fig02_am_noise", "01_activation_maximization",
+            "Activation maximization from noise; left: class-mean regularization, right: L2 regularization."),
+    _report(3, "fig03_am_code_space", "01_activation_maximization",
+            "Activation maximization in code space; left: simple GAN, right: DCGAN."),
+    _report(4, "fig04_deepdream_layers", "02_deep_dream",
+            "DeepDream with a whole layer as objective, for two layers."),
+    _report(5, "fig05_deepdream_channels", "02_deep_dream",
+            "DeepDream with a single channel as objective, for two channels of one layer."),
+    _report(6, "fig06_backprop", "06_backpropagation",
+            "Vanilla backpropagation, guided backpropagation and integrated gradients."),
+    _report(7, "fig07_smoothgrad", "06_backpropagation",
+            "SmoothGrad, guided backpropagation + SmoothGrad and integrated gradients + SmoothGrad."),
+    _report(8, "fig08_deconvolution", "04_deconvolution",
+            "Deconvolution: full input reconstruction per class and partial reconstruction per filter "
+            "of the first convolutional layer."),
+    _report(9, "fig09_occlusion", "05_occlusion_sensitivity",
+            "Occlusion sensitivity, with the class-1 probability above each occluded image."),
+    _report(10, "fig10_occlusion_deeplift", "05_occlusion_sensitivity",
+            "Occlusion sensitivity combined with DeepLIFT."),
+    _report(11, "fig11_taylor", "07_taylor_decomposition",
+            "Simple Taylor decomposition and deep Taylor decomposition."),
+    _report(12, "fig12_lrp_rules", "08_lrp",
+            "Layer-wise relevance propagation with the LRP-0, LRP-epsilon and LRP-gamma rules."),
+    _report(13, "fig13_lrp_alphabeta_composite", "08_lrp",
+            "LRP-alpha2-beta1 and composite LRP."),
+    _report(14, "fig14_revealcancel", "09_deeplift",
+            "The DeepLIFT RevealCancel rule."),
+    _report(15, "fig15_deeplift", "09_deeplift",
+            "DeepLIFT with the Rescale, Linear and RevealCancel rules."),
+    _report(16, "fig16_cam", "10_cam_gradcam",
+            "Class activation maps with a high (3x3 feature maps) and a low (6x6 feature maps) "
+            "input-to-feature-map ratio."),
+    _report(17, "fig17_gradcam_layers", "10_cam_gradcam",
+            "Grad-CAM at the first, second and third convolutional layer."),
+    _report(18, "fig18_mc_dropout", "11_mc_dropout",
+            "MC dropout: class logits and softmax scores for a rotated digit 1."),
+    _report(19, "fig19_mc_dropout_lrp", "11_mc_dropout",
+            "MC dropout combined with LRP: approach 1 and Algorithm 1."),
+    _report(20, "fig20_evidential", "12_evidential",
+            "Evidential deep learning on a continuously rotated digit 1."),
+    _report(21, "fig21_evidential_lrp_dtd", "12_evidential",
+            "Composite LRP and deep Taylor decomposition on the basic versus the evidential model."),
+    _report(22, "fig22_uncertainty_deeplift", "13_uncertainty_deeplift",
+            "DeepLIFT on the plain CNN, and single-pass and multi-pass DeepLIFT on the dropout CNN."),
+    _report(23, "fig23_noisy_deeplift", "13_uncertainty_deeplift",
+            "DeepLIFT over 2,000 noisy copies of an input, averaged per predicted class."),
+    _report(24, "fig24_temperature_scaling", "14_temperature_scaling",
+            "Input, DeepLIFT of the ImageNet model and DeepLIFT of its temperature-scaled version."),
+    Figure("s000_fig1_method_maps", "000", 1,
+           "Integrated gradients, LRP, DeepLIFT and guided backpropagation on a test 0 and a test 1.",
+           "17_method_agreement"),
+    Figure("s000_fig2_method_agreement", "000", 2,
+           "Spearman rank correlation between the four methods' maps, mean ± std over test images.",
+           "17_method_agreement"),
+    Figure("saliency_maps", "extra", None,
+           "Vanilla gradient saliency maps, one test digit per class.",
+           "03_saliency_maps"),
+    Figure("saliency_imagenet", "extra", None,
+           "Vanilla gradient saliency of EfficientNet-Lite0 on a bundled photo.",
+           "03_saliency_maps"),
+)
+
+_BY_ID = {entry.id: entry for entry in MANIFEST}
+
+
+def figure(id: str) -> Figure:
+    """Look up a manifest entry.
+
+    Parameters
+    ----------
+    id : str
+        Figure id, e.g. "fig06_backprop".
+
+    Returns
+    -------
+    Figure
+
+    Raises
+    ------
+    ValueError
+        If ``id`` is not in the manifest; the message names close matches.
+    """
+    try:
+        return _BY_ID[id]
+    except KeyError:
+        close = difflib.get_close_matches(id, _BY_ID, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise ValueError(f"unknown figure id {id!r}{hint} (see nn_interpretability.reports.MANIFEST)") from None
+
+
+def figures_for(notebook: str | Path) -> tuple[Figure, ...]:
+    """The figures a notebook claims.
+
+    Parameters
+    ----------
+    notebook : str or pathlib.Path
+        Slug ("06_backpropagation"), file name or path of the notebook.
+
+    Returns
+    -------
+    tuple of Figure
+        In manifest order; empty for notebooks without figures.
+    """
+    slug = Path(notebook).name.removesuffix(".ipynb")
+    return tuple(entry for entry in MANIFEST if entry.notebook == slug)

@@ -1,0 +1,203 @@
+"""nn_interpretability.plot: heatmaps, images, overlays, grids and the statistics plots."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from nn_interpretability import plot  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+    assert plt.get_fignums() == []
+
+
+def _ax():
+    return plt.subplots()[1]
+
+
+MAP_SHAPES = [(28, 28), (1, 28, 28), (3, 28, 28), (1, 3, 28, 28)]
+
+
+@pytest.mark.parametrize("shape", MAP_SHAPES)
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_heatmap_accepts_shapes_and_backends(shape, backend):
+    data = torch.randn(shape) if backend == "torch" else np.random.default_rng(0).normal(size=shape)
+    im = plot.heatmap(data, ax=_ax(), title="t", colorbar=True)
+    assert im.get_array().shape == (28, 28)
+    assert im.axes.get_title() == "t"
+    assert len(im.axes.figure.axes) == 2  # the map and its colorbar
+
+
+def test_heatmap_sums_channels_and_uses_symmetric_percentile_limits():
+    attribution = torch.randn(3, 16, 16, generator=torch.Generator().manual_seed(0))
+    im = plot.heatmap(attribution, ax=_ax(), percentile=90)
+    expected = attribution.sum(0).numpy()
+    np.testing.assert_allclose(im.get_array(), expected, rtol=1e-5, atol=1e-6)
+    vmin, vmax = im.get_clim()
+    assert vmin == -vmax
+    assert vmax == pytest.approx(np.percentile(np.abs(expected), 90))
+
+
+def test_heatmap_limit_is_robust_to_an_outlier():
+    m = np.ones((20, 20))
+    m[0, 0] = 1000.0
+    vmin, vmax = plot.heatmap(m, ax=_ax(), percentile=99).get_clim()
+    assert vmax == pytest.approx(1.0)
+    assert vmin == pytest.approx(-1.0)
+
+
+@pytest.mark.parametrize(
+    ("reduce", "expected"),
+    [("sum", [[-1.0]]), ("abs_sum", [[5.0]]), ("max_abs", [[3.0]])],
+)
+def test_channel_reductions(reduce, expected):
+    attribution = np.array([2.0, -3.0]).reshape(2, 1, 1)
+    np.testing.assert_allclose(plot.to_map(attribution, reduce), expected)
+
+
+def test_unknown_reduction_and_batches_are_rejected():
+    with pytest.raises(ValueError, match="reduce"):
+        plot.to_map(np.zeros((2, 4, 4)), "mean")
+    with pytest.raises(ValueError, match="grid"):
+        plot.heatmap(np.zeros((2, 1, 4, 4)), ax=_ax())
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_zero_map_has_finite_limits(symmetric):
+    im = plot.heatmap(torch.zeros(1, 8, 8), ax=_ax(), symmetric=symmetric)
+    vmin, vmax = im.get_clim()
+    assert np.isfinite([vmin, vmax]).all() and vmin < vmax
+    assert not np.isnan(np.asarray(im.get_array())).any()
+    im.axes.figure.canvas.draw()
+
+
+def test_sparse_map_falls_back_to_its_maximum():
+    m = np.zeros((30, 30))  # one non-zero pixel: the 99.5th percentile of |map| is 0
+    m[3, 3] = -2.0
+    assert plot.heatmap(m, ax=_ax()).get_clim() == (-2.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    ("shape", "shown"),
+    [((28, 28), (28, 28)), ((1, 28, 28), (28, 28)), ((3, 28, 28), (28, 28, 3)), ((28, 28, 3), (28, 28, 3))],
+)
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_image_shapes_and_clipping(shape, shown, backend):
+    data = np.linspace(-1, 2, int(np.prod(shape))).reshape(shape)
+    if backend == "torch":
+        data = torch.from_numpy(data)
+    im = plot.image(data, ax=_ax(), title="x")
+    shown_data = np.asarray(im.get_array())
+    assert shown_data.shape == shown
+    assert shown_data.min() == 0.0 and shown_data.max() == 1.0
+    assert im.get_cmap().name == "gray" or len(shown) == 3
+
+
+def test_image_rescale():
+    im = plot.image(np.array([[2.0, 4.0], [6.0, 10.0]]), ax=_ax(), rescale=True)
+    np.testing.assert_allclose(im.get_array(), [[0.0, 0.25], [0.5, 1.0]])
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+@pytest.mark.parametrize("map_size", [28, 7])
+def test_overlay_draws_grey_image_under_transparent_heatmap(backend, map_size):
+    rng = np.random.default_rng(1)
+    img, attribution = rng.random((3, 28, 28)), rng.normal(size=(1, map_size, map_size))
+    attribution[0, 0, 0] = 0.0
+    if backend == "torch":
+        img, attribution = torch.from_numpy(img), torch.from_numpy(attribution)
+    ax = _ax()
+    top = plot.overlay(img, attribution, ax=ax, alpha=0.5)
+    bottom, layer = ax.get_images()
+    assert layer is top
+    assert np.asarray(bottom.get_array()).shape == (28, 28)
+    assert top.get_extent() == bottom.get_extent()
+    alpha = np.asarray(top.get_alpha())
+    assert alpha.shape == (map_size, map_size)
+    assert alpha[0, 0] == 0.0 and alpha.max() <= 0.5
+    ax.figure.canvas.draw()
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_grid_from_rows_by_cols_tensor(backend):
+    maps = torch.randn(2, 3, 1, 8, 8)
+    if backend == "numpy":
+        maps = maps.numpy()
+    titles = [[f"{r}{c}" for c in range(3)] for r in range(2)]
+    fig = plot.grid(maps, row_labels=["a", "b"], col_labels=["x", "y", "z"], titles=titles)
+    assert len(fig.axes) == 6
+    assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["a", "b"]
+    col_labels = [t.get_text() for ax in fig.axes[:3] for t in ax.texts]
+    assert col_labels == ["x", "y", "z"]
+    assert [ax.get_title() for ax in fig.axes] == ["00", "01", "02", "10", "11", "12"]
+    assert all(not ax.get_xticks().size and not ax.get_yticks().size for ax in fig.axes)
+    fig.canvas.draw()
+
+
+def test_grid_flat_batch_with_ncols_leaves_spare_cells_empty():
+    fig = plot.grid(np.random.default_rng(0).random((5, 1, 8, 8)), kind="image", ncols=3, titles=list("abcde"))
+    assert len(fig.axes) == 6
+    assert [ax.get_title() for ax in fig.axes[:5]] == list("abcde")
+    assert not fig.axes[5].axison and not fig.axes[5].images
+
+
+def test_grid_list_of_lists_and_overlay_with_one_image_per_row():
+    images = torch.rand(2, 1, 8, 8)
+    maps = [[torch.randn(1, 8, 8), np.zeros((8, 8))], [torch.randn(8, 8), torch.randn(3, 8, 8)]]
+    fig = plot.grid(maps, kind="overlay", images=images, col_labels=["m1", "m2"])
+    assert len(fig.axes) == 4
+    assert all(len(ax.get_images()) == 2 for ax in fig.axes)
+
+
+def test_grid_with_one_kind_per_row():
+    digits = torch.rand(3, 1, 8, 8)
+    maps = torch.randn(3, 1, 8, 8)
+    fig = plot.grid([list(digits), list(maps)], kind=["image", "heatmap"], row_labels=["input", "map"])
+    image_cmaps = [ax.get_images()[0].get_cmap().name for ax in fig.axes]
+    assert image_cmaps == ["gray"] * 3 + ["bwr"] * 3
+    with pytest.raises(ValueError, match="2 kinds for 3 rows"):
+        plot.grid(torch.randn(3, 2, 4, 4), kind=["image", "heatmap"])
+
+
+def test_grid_validates_its_input():
+    maps = torch.randn(2, 2, 4, 4)
+    with pytest.raises(ValueError, match="row_labels"):
+        plot.grid(maps, row_labels=["only one"])
+    with pytest.raises(ValueError, match="images"):
+        plot.grid(maps, kind="overlay")
+    with pytest.raises(ValueError, match="titles"):
+        plot.grid(maps, titles=["a", "b", "c"])
+    with pytest.raises(ValueError, match="kind"):
+        plot.grid(maps, kind="contour")
+
+
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_scatter(backend):
+    x = np.arange(6.0)
+    y = x[::-1].copy()
+    if backend == "torch":
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+    ax = plot.scatter(x, y, ax=_ax(), hue=["a", "b"] * 3, identity=True, xlabel="x", ylabel="y", title="t")
+    assert len(ax.collections) == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert ax.get_xlabel() == "x" and ax.get_title() == "t"
+
+
+def test_correlation_matrix_annotations():
+    matrix = torch.tensor([[1.0, 0.834], [0.834, 1.0]])
+    std = np.array([[0.0, 0.051], [0.051, 0.0]])
+    ax = plot.correlation_matrix(matrix, ["IG", "LRP"], std=std, ax=_ax())
+    texts = [t.get_text() for t in ax.texts]
+    assert texts == ["1.00 ± 0.00", "0.83 ± 0.05", "0.83 ± 0.05", "1.00 ± 0.00"]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["IG", "LRP"]
+    plain = plot.correlation_matrix(matrix.numpy(), ["IG", "LRP"], ax=_ax())
+    assert [t.get_text() for t in plain.texts] == ["1.00", "0.83", "0.83", "1.00"]
+    with pytest.raises(ValueError, match="square"):
+        plot.correlation_matrix(np.zeros((2, 3)), ["a", "b"], ax=_ax())
