@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from difflib import get_close_matches
+from importlib import import_module
 
 from torch import nn
 
@@ -21,8 +22,15 @@ def register_method(name: str, factory: Callable[..., object] | None = None):
     return add if factory is None else add(factory)
 
 
+def _register_all() -> None:
+    """Import the method packages, whose classes register themselves when their module loads."""
+    for package in ("attribution",):
+        import_module(f"nn_interpretability.{package}")
+
+
 def available_methods() -> list[str]:
     """Names accepted by :func:`get_method`, sorted."""
+    _register_all()
     return sorted(_METHODS)
 
 
@@ -32,6 +40,7 @@ def get_method(name: str, model: nn.Module | None = None, **kwargs):
     >>> saliency = get_method("saliency", model)          # doctest: +SKIP
     >>> maps = saliency.attribute(x, target=3)            # doctest: +SKIP
     """
+    _register_all()
     key = name.lower().replace("_", "-")
     if key not in _METHODS:
         close = get_close_matches(key, _METHODS, n=3)
