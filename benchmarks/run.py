@@ -1,14 +1,22 @@
-"""Time each method against its Captum counterpart on the same model and batch, in one process.
+"""Time each method against its Captum / Zennit counterpart on the same model and batch, in one process.
 
-Prints, per method and model, the median wall time of ours and Captum's, the ratio ours/Captum and
-the ratio ours / (one plain forward + backward pass). Not part of the test suite: timings depend on
-the machine. Run with ``make benchmarks`` or ``python benchmarks/run.py [--repeats N]``.
+Prints, per model and method, the median wall time of ours and of the reference library, the ratio
+ours/reference and the ratio ours / (one plain forward + backward pass); then the peak memory of
+Integrated Gradients and SmoothGrad with and without an explicit internal batch size, each measured in
+a fresh subprocess (peak resident memory above the process's state before the call; on CUDA, peak
+allocated memory). Not part of the test suite: timings depend on the machine. Run with
+``make benchmarks`` or ``python benchmarks/run.py [--repeats N] [--only NAME ...] [--skip-memory]``.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import multiprocessing
 import statistics
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import torch
 import torchvision
@@ -17,54 +25,174 @@ from captum import attr as captum_attr
 import nn_interpretability as nni
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+@dataclass
+class Case:
+    """One model and batch the methods are timed on."""
+
+    label: str
+    build: Callable[[], torch.nn.Module]
+    shape: tuple[int, ...]
+
+    def make(self, device: torch.device) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+        torch.manual_seed(0)
+        model = self.build().eval().to(device)
+        x = torch.rand(self.shape, device=device)
+        return model, x, torch.arange(self.shape[0], device=device) % 10
 
 
-def _forward_backward(model, x, target):
-    def run():
-        inputs = x.clone().requires_grad_(True)
-        model(inputs).gather(1, target[:, None]).sum().backward()
-
-    return run
+CASES = [
+    Case("mnist_cnn, batch 64", nni.models.MNISTCNN, (64, 1, 28, 28)),
+    Case("resnet18, batch 4, 224x224", lambda: torchvision.models.resnet18(weights=None), (4, 3, 224, 224)),
+]
 
 
-def _cases():
-    torch.manual_seed(0)
-    mnist = nni.models.MNISTCNN().eval()
-    yield "mnist_cnn, batch 64", mnist, torch.rand(64, 1, 28, 28)
-    resnet = torchvision.models.resnet18(weights=None).eval()
-    yield "resnet18, batch 4, 224x224", resnet, torch.rand(4, 3, 224, 224)
+@dataclass
+class Method:
+    """Our call and the reference library's call of the same method with the same settings."""
+
+    name: str
+    ours: Callable  # (model, x, target) -> attribution
+    reference: Callable  # (model, x, target) -> attribution
+    reference_name: str = "captum"
+    cases: tuple[str, ...] = field(default=tuple(case.label for case in CASES))
+
+
+def _captum_input(x: torch.Tensor) -> torch.Tensor:
+    return x.clone().requires_grad_(True)
+
+
+def _smoothgrad_noise(x: torch.Tensor, samples: int) -> torch.Tensor:
+    return torch.randn(samples, *x.shape, generator=torch.Generator().manual_seed(0)).to(x.device)
 
 
 METHODS = [
-    ("Saliency", lambda m: nni.Saliency(m).attribute, lambda m: captum_attr.Saliency(m).attribute, {"abs": False}),
+    Method(
+        "Saliency",
+        lambda m, x, t: nni.Saliency(m).attribute(x, target=t),
+        lambda m, x, t: captum_attr.Saliency(m).attribute(_captum_input(x), target=t, abs=False),
+    ),
+    Method(
+        "IntegratedGradients (50 steps)",
+        lambda m, x, t: nni.IntegratedGradients(m).attribute(x, target=t, n_steps=50),
+        lambda m, x, t: captum_attr.IntegratedGradients(m).attribute(x, target=t, n_steps=50),
+    ),
+    Method(
+        "SmoothGrad (Saliency, 10 samples)",
+        lambda m, x, t: nni.SmoothGrad(nni.Saliency(m), nt_samples=10).attribute(x, target=t),
+        lambda m, x, t: captum_attr.NoiseTunnel(captum_attr.Saliency(m)).attribute(
+            _captum_input(x), target=t, nt_type="smoothgrad", nt_samples=10, stdevs=0.15, abs=False
+        ),
+    ),
 ]
+
+
+def _median_seconds(fn: Callable[[], object], repeats: int) -> float:
+    times = []
+    # Progress bars of long runs would garble the table.
+    with contextlib.redirect_stderr(io.StringIO()):
+        fn()  # warm-up
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _forward_backward(model, x, target) -> None:
+    inputs = x.clone().requires_grad_(True)
+    model(inputs).gather(1, target[:, None]).sum().backward()
+
+
+def time_methods(repeats: int, only: list[str] | None, device: torch.device) -> None:
+    header = f"{'model':<28} {'method':<36} {'ours s':>8} {'ref s':>8} {'ours/ref':>9} {'ours/fwd+bwd':>13}  ref"
+    print(header)
+    print("-" * len(header))
+    for case in CASES:
+        model, x, target = case.make(device)
+        fwd_bwd = _median_seconds(lambda: _forward_backward(model, x, target), repeats)
+        print(f"{case.label:<28} {'one forward+backward':<36} {fwd_bwd:8.4f}")
+        for method in METHODS:
+            if case.label not in method.cases or (only and not any(o.lower() in method.name.lower() for o in only)):
+                continue
+            ours = _median_seconds(lambda: method.ours(model, x, target), repeats)
+            reference = _median_seconds(lambda: method.reference(model, x, target), repeats)
+            print(
+                f"{case.label:<28} {method.name:<36} {ours:8.4f} {reference:8.4f} {ours / reference:9.2f} "
+                f"{ours / fwd_bwd:13.2f}  {method.reference_name}"
+            )
+
+
+MEMORY_RUNS = {
+    "one forward+backward (for scale)": _forward_backward,
+    "ours IG, internal_batch_size=None": lambda m, x, t: nni.IntegratedGradients(m).attribute(x, target=t),
+    "ours IG, internal_batch_size=8": lambda m, x, t: nni.IntegratedGradients(m).attribute(
+        x, target=t, internal_batch_size=8
+    ),
+    "captum IG, internal_batch_size=None": lambda m, x, t: captum_attr.IntegratedGradients(m).attribute(x, target=t),
+    "captum IG, internal_batch_size=8": lambda m, x, t: captum_attr.IntegratedGradients(m).attribute(
+        x, target=t, internal_batch_size=8
+    ),
+    "ours SmoothGrad(IG 10 steps), 10 samples": lambda m, x, t: nni.SmoothGrad(
+        nni.IntegratedGradients(m), nt_samples=10
+    ).attribute(x, target=t, n_steps=10),
+}
+
+
+def _resident_peak_mib() -> float:
+    """This process's peak resident memory since the last :func:`_reset_resident_peak` (Linux: VmHWM)."""
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 2**10
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
+def _reset_resident_peak() -> None:
+    # Writing 5 to clear_refs resets the peak RSS to the current RSS (Linux >= 4.0). ru_maxrss cannot be
+    # used: Linux carries it over from the parent process across fork and exec.
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
+def _peak_memory_child(run_name: str, device_name: str, queue) -> None:
+    device = torch.device(device_name)
+    model, x, target = CASES[1].make(device)
+    with contextlib.redirect_stderr(io.StringIO()):
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            before = torch.cuda.memory_allocated()
+            MEMORY_RUNS[run_name](model, x, target)
+            queue.put((torch.cuda.max_memory_allocated() - before) / 2**20)
+        else:
+            _reset_resident_peak()
+            before = _resident_peak_mib()
+            MEMORY_RUNS[run_name](model, x, target)
+            queue.put(_resident_peak_mib() - before)
+
+
+def peak_memory(device: torch.device) -> None:
+    print(f"\npeak memory above the process holding the model and batch, {CASES[1].label}, IG 50 steps:")
+    context = multiprocessing.get_context("spawn")
+    for run_name in MEMORY_RUNS:
+        queue = context.Queue()
+        child = context.Process(target=_peak_memory_child, args=(run_name, str(device), queue))
+        child.start()
+        child.join()
+        print(f"  {run_name:<42} {queue.get():8.0f} MiB")
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--only", nargs="*", help="substrings of method names to time")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, median of {args.repeats} runs")
-    header = f"{'method':<12} {'model':<28} {'ours s':>8} {'captum s':>9} {'ours/captum':>12} {'ours/fwd+bwd':>13}"
-    print(header)
-    print("-" * len(header))
-    for label, model, x in _cases():
-        target = torch.arange(len(x)) % 10
-        baseline = _median_seconds(_forward_backward(model, x, target), args.repeats)
-        for name, ours, theirs, kwargs in METHODS:
-            ours_s = _median_seconds(lambda: ours(model)(x, target=target, **kwargs), args.repeats)
-            captum_s = _median_seconds(
-                lambda: theirs(model)(x.clone().requires_grad_(True), target=target, **kwargs), args.repeats
-            )
-            print(f"{name:<12} {label:<28} {ours_s:8.4f} {captum_s:9.4f} {ours_s / captum_s:12.2f} {ours_s / baseline:13.2f}")
+    device = nni.resolve_device(args.device)
+    print(f"torch {torch.__version__}, device {device}, {torch.get_num_threads()} threads, median of {args.repeats} runs")
+    time_methods(args.repeats, args.only, device)
+    if not args.skip_memory:
+        peak_memory(device)
 
 
 if __name__ == "__main__":
