@@ -1,6 +1,14 @@
 """Decision-based methods (report section 2.2)."""
-from .gradient import Saliency
+from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
 from .integrated_gradients import IntegratedGradients
 from .noise_tunnel import SmoothGrad
 
-__all__ = ["IntegratedGradients", "Saliency", "SmoothGrad"]
+__all__ = [
+    "Deconvolution",
+    "GuidedBackprop",
+    "InputXGradient",
+    "IntegratedGradients",
+    "Saliency",
+    "SimpleTaylor",
+    "SmoothGrad",
+]

@@ -40,6 +40,8 @@ def forward_scores(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
     """
     try:
         output = model(inputs)
+    except NotImplementedError:  # a method meeting a layer it cannot treat: its own message says why
+        raise
     except RuntimeError as error:
         raise ValueError(
             f"the model could not run on inputs of shape {tuple(inputs.shape)}: {error}. Inputs must be "
