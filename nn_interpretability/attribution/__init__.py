@@ -2,13 +2,16 @@
 from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
 from .integrated_gradients import IntegratedGradients
 from .noise_tunnel import SmoothGrad
+from .occlusion import Occlusion, occlusion_sweep
 
 __all__ = [
     "Deconvolution",
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",
+    "Occlusion",
     "Saliency",
     "SimpleTaylor",
     "SmoothGrad",
+    "occlusion_sweep",
 ]
