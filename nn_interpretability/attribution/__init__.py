@@ -1,10 +1,12 @@
 """Decision-based methods (report section 2.2)."""
+from .deconvnet import DeconvNetReconstruction
 from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
 from .integrated_gradients import IntegratedGradients
 from .noise_tunnel import SmoothGrad
 from .occlusion import Occlusion, occlusion_sweep
 
 __all__ = [
+    "DeconvNetReconstruction",
     "Deconvolution",
     "GuidedBackprop",
     "InputXGradient",
