@@ -137,9 +137,10 @@ class DeconvNetReconstruction:
         ----------
         inputs : Tensor
             Batch ``(N, ...)``.
-        filter : int, optional
-            Keep only this channel (feature map or unit) of the layer's response: the partial
-            reconstruction of one filter (report Fig. 8, bottom). ``None`` keeps every channel.
+        filter : int or sequence of int, optional
+            Keep only this channel (feature map or unit) of the layer's response, one for all samples or
+            one per sample: the partial reconstruction of one filter (report Fig. 8, right), or of the
+            predicted class's unit at the output layer. ``None`` keeps every channel.
         keep : str
             ``"all"`` keeps the whole response (of ``filter`` if given); ``"max"`` keeps only its
             strongest activation per sample, Zeiler & Fergus's projection of a single activation.
@@ -155,11 +156,16 @@ class DeconvNetReconstruction:
         response = steps[-1].output
         signal = response.clone()
         if filter is not None:
-            channels = response.shape[1]
-            if isinstance(filter, bool) or not isinstance(filter, int) or not 0 <= filter < channels:
+            channels, n = response.shape[1], response.shape[0]
+            filters = torch.as_tensor(filter, device=response.device).reshape(-1)
+            if filters.is_floating_point() or filters.dtype == torch.bool or filters.numel() not in (1, n):
+                raise ValueError(f"filter must be an int or one int per sample (N = {n}), got {filter!r}")
+            if ((filters < 0) | (filters >= channels)).any():
                 raise ValueError(f"filter must be a channel index in 0..{channels - 1} of layer {self.layer_name!r}, got {filter!r}")
+            rows = torch.arange(n, device=response.device)
+            filters = filters.expand(n)
             signal = torch.zeros_like(response)
-            signal[:, filter] = response[:, filter]
+            signal[rows, filters] = response[rows, filters]
         if keep == "max":
             flat = signal.flatten(1)
             strongest = flat.argmax(1, keepdim=True)

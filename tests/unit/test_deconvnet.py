@@ -45,3 +45,11 @@ def test_model_comes_back_unchanged_and_in_its_mode():
     before = _state(model)
     nni.DeconvNetReconstruction(model, "classifier.2").reconstruct(mnist_like_batch(2), filter=0)
     assert_same_state(before, _state(model))
+
+
+def test_one_filter_per_sample_equals_each_sample_with_its_filter():
+    method = nni.DeconvNetReconstruction(ARCHITECTURES["mnist_cnn"](), "classifier.3")
+    x = mnist_like_batch(3)
+    batch = method.reconstruct(x, filter=[4, 0, 9])
+    items = torch.cat([method.reconstruct(x[i : i + 1], filter=f) for i, f in enumerate([4, 0, 9])])
+    torch.testing.assert_close(batch, items)
