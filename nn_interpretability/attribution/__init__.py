@@ -2,6 +2,7 @@
 from .deconvnet import DeconvNetReconstruction
 from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
 from .integrated_gradients import IntegratedGradients
+from .lime import Lime, LimeExplanation
 from .noise_tunnel import SmoothGrad
 from .occlusion import Occlusion, occlusion_sweep
 
@@ -11,6 +12,8 @@ __all__ = [
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",
+    "Lime",
+    "LimeExplanation",
     "Occlusion",
     "Saliency",
     "SimpleTaylor",

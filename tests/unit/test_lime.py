@@ -1,0 +1,74 @@
+"""Lime: segmentations, batching, determinism, errors and model state."""
+import numpy as np
+import pytest
+import torch
+
+import nn_interpretability as nni
+from nn_interpretability.attribution.lime import grid_segments
+from test_core import _state, assert_same_state
+from toy_models import ARCHITECTURES, mnist_like_batch
+
+
+def _lime(arch="mnist_cnn", **kwargs):
+    return nni.Lime(ARCHITECTURES[arch](), **{"segmentation": "grid", "cell_size": 7, "n_samples": 40, **kwargs})
+
+
+def test_map_carries_each_segments_weight_and_is_deterministic():
+    lime = _lime()
+    x = mnist_like_batch(2)
+    explanation = lime.explain(x, target=[1, 2])
+    assert explanation.maps.shape == x.shape and explanation.segments.shape == (2, 28, 28)
+    for i in range(2):
+        torch.testing.assert_close(explanation.maps[i, 0], explanation.weights[i][explanation.segments[i]])
+    torch.testing.assert_close(lime.attribute(x, target=[1, 2]), explanation.maps)
+
+
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
+def test_batch_equals_items_with_the_same_masks(arch):
+    lime = _lime(arch)
+    x = mnist_like_batch(3)
+    generator = torch.Generator().manual_seed(0)
+    masks = [torch.randint(0, 2, (40, 16), generator=generator) for _ in range(3)]
+    batch = lime.attribute(x, target=[0, 5, 9], masks=masks)
+    items = torch.cat([lime.attribute(x[i : i + 1], target=t, masks=[masks[i]]) for i, t in enumerate([0, 5, 9])])
+    torch.testing.assert_close(batch, items)
+
+
+def test_slic_and_callable_segmentations():
+    x = mnist_like_batch(1)
+    slic_segments = _lime(segmentation="slic", n_segments=20).segment(x[0])
+    assert slic_segments.shape == (28, 28) and 2 <= int(slic_segments.max()) + 1 <= 40
+    halves = _lime(segmentation=lambda image: (np.arange(28)[None, :] >= 14).repeat(28, 0) * 7).segment(x[0])
+    assert sorted(halves.unique().tolist()) == [0, 1]  # relabelled to 0 .. S-1
+    rgb = torch.rand(1, 3, 32, 32, dtype=torch.float64)
+    assert nni.Lime(ARCHITECTURES["mnist_cnn"](), n_segments=10).segment(rgb[0]).shape == (32, 32)
+
+
+def test_grid_segments_label_cells_row_by_row():
+    assert grid_segments(4, 6, 3).tolist() == [[0, 0, 0, 1, 1, 1]] * 3 + [[2, 2, 2, 3, 3, 3]]
+
+
+@pytest.mark.parametrize(
+    "kwargs, call, match",
+    [
+        ({"segmentation": "felzenszwalb"}, {}, "segmentation must be one of"),
+        ({"n_samples": 1}, {}, "n_samples must be"),
+        ({}, {"output": "softmax"}, "output must be one of"),
+        ({}, {"target": 10}, "out of range"),
+        ({}, {"masks": [torch.ones(5, 3)] * 2}, r"masks\[0\] must have shape"),
+        ({"segmentation": lambda image: np.zeros((3, 3))}, {}, "labels of shape"),
+    ],
+)
+def test_bad_arguments_are_clear_errors(kwargs, call, match):
+    model = ARCHITECTURES["residual_bn"]()
+    before = _state(model)
+    with pytest.raises(ValueError, match=match):
+        nni.Lime(model, **{"segmentation": "grid", "n_samples": 10, **kwargs}).attribute(mnist_like_batch(2), **call)
+    assert_same_state(before, _state(model))
+
+
+def test_model_comes_back_unchanged():
+    model = ARCHITECTURES["residual_bn"]().train()
+    before = _state(model)
+    nni.Lime(model, segmentation="grid", n_samples=10).attribute(mnist_like_batch(2))
+    assert_same_state(before, _state(model))
