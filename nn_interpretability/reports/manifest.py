@@ -115,6 +115,12 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("saliency_imagenet", "extra", None,
            "Vanilla gradient saliency of EfficientNet-Lite0 on a bundled photo.",
            "03_saliency_maps"),
+    Figure("lime_mnist", "extra", None,
+           "LIME on MNIST digits: grid superpixels, their weights and the per-pixel map.",
+           "16_lime"),
+    Figure("lime_imagenet", "extra", None,
+           "LIME of EfficientNet-Lite0 on bundled photos: SLIC superpixels and the top segments.",
+           "16_lime"),
 )
 
 _BY_ID = {entry.id: entry for entry in MANIFEST}
