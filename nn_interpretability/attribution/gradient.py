@@ -152,6 +152,8 @@ class GuidedBackprop(Attribution):
         """Return the guided gradient of each sample's target score, with the shape of ``inputs``."""
 
         def guided(name, x, call):
+            if name == "max_pool":
+                return call(x)
             if name not in _MONOTONE:
                 raise NotImplementedError(
                     f"GuidedBackprop is defined for monotone activations ({', '.join(_MONOTONE)}); the model uses {name}"
@@ -176,6 +178,8 @@ class Deconvolution(Attribution):
         """Return the deconvolution signal at the input for each sample's target score."""
 
         def deconv(name, x, call):
+            if name == "max_pool":
+                return call(x)
             if name not in _RECTIFIERS:
                 raise NotImplementedError(
                     f"Deconvolution is defined for rectifiers ({', '.join(_RECTIFIERS)}); the model uses {name}"

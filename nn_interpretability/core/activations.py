@@ -33,6 +33,7 @@ _ACTIVATION_CALLS: dict[object, str] = {
     **dict.fromkeys([F.elu, F.elu_], "elu"),
     F.gelu: "gelu",
     F.silu: "silu",
+    **dict.fromkeys([F.max_pool1d, F.max_pool2d, F.max_pool3d, F.adaptive_max_pool1d, F.adaptive_max_pool2d], "max_pool"),
 }
 
 # In-place and method forms -> the out-of-place function taking the same remaining arguments.
@@ -45,7 +46,8 @@ _OUT_OF_PLACE = {
     F.elu_: F.elu,
 }
 
-#: Names a handler can be called with.
+#: Names a handler can be called with. Max-pooling is included: like an activation it is a fixed
+#: nonlinearity whose backward some methods replace (DeepLIFT); the others pass it through.
 ACTIVATIONS = tuple(sorted(set(_ACTIVATION_CALLS.values())))
 
 # Calls that act as an activation but cannot be told apart from ordinary arithmetic reliably.
@@ -72,28 +74,34 @@ def _out_of_place(func, args: tuple, kwargs: dict) -> Callable[[torch.Tensor], t
 
 
 class _Interceptor(TorchFunctionMode):
-    def __init__(self, handler: Handler, strict: bool):
+    def __init__(self, handler: Handler, strict: bool, observe):
         super().__init__()
         self.handler = handler
         self.strict = strict
+        self.observe = observe
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         entry = _ACTIVATION_CALLS.get(func)
+        if entry == "max_pool" and (kwargs.get("return_indices") or (len(args) > 6 and args[6] is True)):
+            entry = None  # the caller wants the switches: a tuple, not an activation output
         if entry is None:
             if self.strict and func in _AMBIGUOUS:
                 raise NotImplementedError(
                     f"the model calls {getattr(func, '__qualname__', func)}, which may act as an activation "
                     "(e.g. x.clamp(min=0) as a ReLU) but cannot be intercepted reliably; use nn.ReLU or F.relu"
                 )
-            return func(*args, **kwargs)
+            result = func(*args, **kwargs)
+            if self.observe is not None:
+                self.observe(func, args, kwargs, result)
+            return result
         name = entry
         x = args[0] if args else kwargs.pop("input")
         return self.handler(name, x, _out_of_place(func, args, kwargs))
 
 
 @contextmanager
-def intercept_activations(handler: Handler, strict: bool = True) -> Iterator[None]:
+def intercept_activations(handler: Handler, strict: bool = True, observe=None) -> Iterator[None]:
     """Route every activation call made inside the block to ``handler``.
 
     Parameters
@@ -106,6 +114,9 @@ def intercept_activations(handler: Handler, strict: bool = True) -> Iterator[Non
     strict : bool
         Raise ``NotImplementedError`` on calls that may be an activation in disguise (``clamp``,
         ``clamp_min``, ``torch.maximum``), so that a method never silently misses one.
+    observe : callable, optional
+        ``observe(func, args, kwargs, result)`` is called after every other torch call, e.g. to note which
+        linear layer produced an activation's input (DeepLIFT's RevealCancel rule needs it).
 
     Notes
     -----
@@ -114,5 +125,5 @@ def intercept_activations(handler: Handler, strict: bool = True) -> Iterator[Non
     returned value; code that relies on the side effect alone (``F.relu_(x); return x``) is not
     supported.
     """
-    with _Interceptor(handler, strict):
+    with _Interceptor(handler, strict, observe):
         yield

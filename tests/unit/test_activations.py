@@ -28,6 +28,9 @@ FORMS = {
     "nn.ELU": (nn.ELU(alpha=0.5), "elu"),
     "nn.GELU": (nn.GELU(approximate="tanh"), "gelu"),
     "nn.SiLU": (nn.SiLU(), "silu"),
+    "nn.MaxPool2d": (lambda t: nn.MaxPool2d(2, stride=1)(t.unsqueeze(0)).squeeze(0), "max_pool"),
+    "F.max_pool1d": (lambda t: F.max_pool1d(t.unsqueeze(0), 2).squeeze(0), "max_pool"),
+    "nn.AdaptiveMaxPool2d": (lambda t: nn.AdaptiveMaxPool2d(2)(t.unsqueeze(0)).squeeze(0), "max_pool"),
 }
 
 
@@ -79,10 +82,17 @@ def test_ambiguous_calls_raise_when_strict_only():
         assert torch.equal(x.clamp(min=0), x.clamp(min=0))
 
 
-def test_other_operations_pass_through_unchanged():
-    seen = []
-    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.MaxPool2d(2), nn.Flatten(), nn.Linear(2 * 3 * 3, 2))
+def test_other_operations_pass_through_and_are_observed():
+    seen, observed = [], []
+    model = nn.Sequential(nn.Conv2d(1, 2, 3), nn.AvgPool2d(2), nn.Flatten(), nn.Linear(2 * 3 * 3, 2))
     x = torch.randn(2, 1, 8, 8)
-    with intercept_activations(lambda name, t, call: seen.append(name) or call(t)):
+    with intercept_activations(lambda name, t, call: seen.append(name) or call(t), observe=lambda f, a, k, r: observed.append(f)):
         out = model(x)
     assert seen == [] and torch.equal(out, model(x))
+    assert F.conv2d in observed and F.linear in observed
+
+
+def test_max_pooling_with_switches_is_not_intercepted():
+    with intercept_activations(lambda name, t, call: 1 / 0):
+        out, switches = F.max_pool2d(torch.randn(1, 1, 4, 4), 2, return_indices=True)
+    assert switches.shape == (1, 1, 2, 2)
