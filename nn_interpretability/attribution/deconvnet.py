@@ -9,6 +9,7 @@ from torch import nn
 
 from ..core.base import check_inputs
 from ..core.hooks import borrowed
+from ..core.layers import find_layer
 
 KEEP = ("all", "max")
 _ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
@@ -21,18 +22,6 @@ class _Step:
     module: nn.Module
     inputs: torch.Tensor
     output: torch.Tensor
-
-
-def _find_layer(model: nn.Module, layer) -> tuple[str, nn.Module]:
-    names = {module: name for name, module in model.named_modules()}
-    if isinstance(layer, str):
-        modules = dict(model.named_modules())
-        if layer not in modules:
-            raise ValueError(f"no layer named {layer!r}; the model has {', '.join(n for n in modules if n)}")
-        return layer, modules[layer]
-    if isinstance(layer, nn.Module) and layer in names:
-        return names[layer], layer
-    raise ValueError("layer must be a submodule of the model or its dotted name")
 
 
 class DeconvNetReconstruction:
@@ -62,7 +51,7 @@ class DeconvNetReconstruction:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
-        self.layer_name, self.layer = _find_layer(model, layer)
+        self.layer_name, self.layer = find_layer(model, layer)
 
     def _record(self, inputs: torch.Tensor) -> list[_Step]:
         steps: list[_Step] = []
