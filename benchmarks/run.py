@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import torch
 import torchvision
 from captum import attr as captum_attr
+from captum._utils.models.linear_model import SkLearnRidge
 
 import nn_interpretability as nni
 
@@ -65,6 +66,31 @@ def _smoothgrad_noise(x: torch.Tensor, samples: int) -> torch.Tensor:
     return torch.randn(samples, *x.shape, generator=torch.Generator().manual_seed(0)).to(x.device)
 
 
+def _occlusion_settings(x: torch.Tensor) -> dict:
+    """A window of about an eighth of the image side with half-window strides, on all channels."""
+    side = max(4, x.shape[-1] // 8)
+    return {"sliding_window_shapes": (x.shape[1], side, side), "strides": (x.shape[1], side // 2, side // 2)}
+
+
+def _lime_masks(samples: int, segments: int) -> torch.Tensor:
+    return torch.randint(0, 2, (samples, segments), generator=torch.Generator().manual_seed(0))
+
+
+def _lime_ours(model, x, target, samples=200):
+    lime = nni.Lime(model, segmentation="grid", cell_size=max(2, x.shape[-1] // 8), n_samples=samples)
+    return lime.attribute(x[:1], target=target[:1])
+
+
+def _lime_captum(model, x, target, samples=200):
+    cell = max(2, x.shape[-1] // 8)
+    segments = torch.as_tensor(nni.attribution.lime.grid_segments(x.shape[-2], x.shape[-1], cell))
+    lime = captum_attr.Lime(model, interpretable_model=SkLearnRidge(alpha=1.0))
+    return lime.attribute(
+        x[:1], target=target[:1], baselines=0.0, feature_mask=segments.expand_as(x[:1]), n_samples=samples,
+        perturbations_per_eval=samples,
+    )
+
+
 METHODS = [
     Method(
         "Saliency",
@@ -72,10 +98,31 @@ METHODS = [
         lambda m, x, t: captum_attr.Saliency(m).attribute(_captum_input(x), target=t, abs=False),
     ),
     Method(
+        "InputXGradient",
+        lambda m, x, t: nni.InputXGradient(m).attribute(x, target=t),
+        lambda m, x, t: captum_attr.InputXGradient(m).attribute(_captum_input(x), target=t),
+    ),
+    Method(
+        "GuidedBackprop",
+        lambda m, x, t: nni.GuidedBackprop(m).attribute(x, target=t),
+        lambda m, x, t: captum_attr.GuidedBackprop(m).attribute(_captum_input(x), target=t),
+    ),
+    Method(
+        "Deconvolution",
+        lambda m, x, t: nni.Deconvolution(m).attribute(x, target=t),
+        lambda m, x, t: captum_attr.Deconvolution(m).attribute(_captum_input(x), target=t),
+    ),
+    Method(
         "IntegratedGradients (50 steps)",
         lambda m, x, t: nni.IntegratedGradients(m).attribute(x, target=t, n_steps=50),
         lambda m, x, t: captum_attr.IntegratedGradients(m).attribute(x, target=t, n_steps=50),
     ),
+    Method(
+        "Occlusion",
+        lambda m, x, t: nni.Occlusion(m).attribute(x, target=t, **_occlusion_settings(x)),
+        lambda m, x, t: captum_attr.Occlusion(m).attribute(x, target=t, perturbations_per_eval=64, **_occlusion_settings(x)),
+    ),
+    Method("Lime (1 image, 200 samples)", _lime_ours, _lime_captum),
     Method(
         "SmoothGrad (Saliency, 10 samples)",
         lambda m, x, t: nni.SmoothGrad(nni.Saliency(m), nt_samples=10).attribute(x, target=t),
