@@ -1,5 +1,6 @@
 """Decision-based methods (report section 2.2)."""
 from .deconvnet import DeconvNetReconstruction
+from .deeplift import DeepLift
 from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
 from .integrated_gradients import IntegratedGradients
 from .lime import Lime, LimeExplanation
@@ -9,6 +10,7 @@ from .occlusion import Occlusion, occlusion_sweep
 __all__ = [
     "DeconvNetReconstruction",
     "Deconvolution",
+    "DeepLift",
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",

@@ -1,0 +1,667 @@
+"""DeepLIFT: contributions of the differences from a baseline, propagated with multipliers (report section 2.2.6).
+
+Shrikumar, Greenside & Kundaje 2017, "Learning important features through propagating activation
+differences" (ICML), and the textbook's eq. 9.30–9.49. Every unit ``a`` has a difference from its value
+on the baseline, ``Δa = a(x) − a(x')``; DeepLIFT gives each input a contribution ``c_i = m_i Δx_i``
+(eq. 9.40–9.41) with multipliers ``m`` that obey the chain rule (eq. 9.38), so that the contributions
+sum to the difference of the explained score, ``Σ_i c_i = f_c(x) − f_c(x')`` (summation-to-delta).
+
+How it runs, on any ``nn.Module``, in one forward and one backward pass: the input and its baseline go
+through the model as one batch (for RevealCancel with two more copies that carry the positive and
+negative parts of every difference). Activations and max-pooling are routed through
+:func:`~nn_interpretability.core.activations.intercept_activations` (modules, reused or in-place
+modules and functional calls alike), linear layers and dropout through a
+:class:`torch.overrides.TorchFunctionMode` of this module; their backward passes return DeepLIFT
+multipliers instead of derivatives. Additions, BatchNorm in eval mode, average pooling, padding and
+reshaping are affine, so autograd's ordinary backward through them already is the Linear rule.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from functools import partial
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ..core.activations import ACTIVATIONS, intercept_activations
+from ..core.base import Attribution, Target, check_inputs, resolve_target, select_target
+from ..core.hooks import borrowed
+from ..core.registry import register_method
+from .integrated_gradients import _broadcast_baselines
+
+#: Rules for the nonlinearities: the plain derivative, Rescale (eq. 9.47) or RevealCancel.
+RULES = ("gradient", "rescale", "reveal_cancel")
+
+#: The report's six modes (section 2.2.6) as ``(rule, linear_rule)``.
+MODES = {
+    "NoRule": ("gradient", False),
+    "Linear": ("gradient", True),
+    "Rescale": ("rescale", False),
+    "LinearRescale": ("rescale", True),
+    "RevealCancel": ("reveal_cancel", False),
+    "LinearRevealCancel": ("reveal_cancel", True),
+}
+
+_MAX_POOL = "max_pool"
+# Elementwise activations the shared interceptor does not route, handled here -> their names.
+_OTHER_ACTIVATIONS = {
+    F.prelu: "prelu",
+    F.hardswish: "hardswish",
+    F.hardsigmoid: "hardsigmoid",
+    F.mish: "mish",
+    F.selu: "selu",
+    F.celu: "celu",
+    F.logsigmoid: "logsigmoid",
+    F.softsign: "softsign",
+}
+# Activations whose secant slope is exact up to a few ulps (both differences come from the same
+# linear pieces); a smooth activation's secant loses its digits to rounding when Δx is tiny.
+_PIECEWISE_LINEAR = frozenset({"relu", "leaky_relu", "hardtanh", "prelu", "hardsigmoid"})
+# Activations with a parameter per channel: their derivative is taken on whole tensors, not on a subset.
+_CHANNELWISE = frozenset({"prelu"})
+
+
+def _smooth_tolerance(dtype: torch.dtype) -> float:
+    """|Δx| below which a smooth activation's secant slope gives way to its derivative.
+
+    ``eps^(1/3)`` balances the rounding error of the secant (``eps / Δx``) against the error of the
+    midpoint derivative (``Δx²``): about 5e-3 in float32 and 6e-6 in float64, relative to ``max(1, |x|)``.
+    """
+    return torch.finfo(dtype).eps ** (1 / 3)
+
+
+def _ratio(name: str, numerator, denominator, ends: tuple, fallback: Callable[[torch.Tensor], torch.Tensor]):
+    """``numerator / denominator``, or a derivative (never a constant) where the quotient is ill-defined.
+
+    ``ends`` are the two points whose difference is ``denominator``. ``fallback(where)`` returns the
+    derivative for the elements selected by the boolean mask ``where`` (activations act element by
+    element, so it is evaluated there only).
+    """
+    if name in _PIECEWISE_LINEAR:
+        defined = denominator != 0
+    else:
+        scale = torch.maximum(ends[0].abs(), ends[1].abs()).clamp(min=1)
+        defined = denominator.abs() > _smooth_tolerance(denominator.dtype) * scale
+    ratio = numerator / torch.where(defined, denominator, torch.ones_like(denominator))
+    undefined = ~defined
+    if bool(undefined.any()):
+        ratio[undefined] = fallback(undefined)
+    return ratio
+
+
+def _pullback(call, t: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """``values`` pulled back through ``call`` at ``t`` (vector-Jacobian product); for max-pooling the
+    values land on the unit holding each window's maximum."""
+    with torch.enable_grad():
+        t = t.detach().requires_grad_(True)
+        (pulled,) = torch.autograd.grad(call(t), t, values)
+    return pulled
+
+
+class _Multipliers(torch.autograd.Function):
+    """A rule's output on the forward pass and the rule's multipliers on the backward pass.
+
+    ``rule(x)`` returns the output and a function that maps the output's gradient (the multipliers of
+    the layer above) to the input's.
+    """
+
+    @staticmethod
+    def forward(ctx, x, rule):
+        output, ctx.backward_rule = rule(x)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        return ctx.backward_rule(grad_output), None
+
+
+def _depends(value) -> bool:
+    """Whether ``value`` (a tensor or a sequence of them) depends on the input, i.e. requires grad."""
+    if isinstance(value, torch.Tensor):
+        return value.requires_grad
+    if isinstance(value, (list, tuple)):
+        return any(_depends(v) for v in value)
+    return False
+
+
+def _describe(func) -> str:
+    """A readable name for a torch function, e.g. ``Tensor.mul`` or ``torch.nn.functional.softmax``."""
+    name = getattr(func, "__name__", None) or repr(func)
+    qualname = getattr(func, "__qualname__", "") or ""
+    if qualname.startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    if (getattr(func, "__module__", "") or "").startswith("torch.nn.functional"):
+        return f"torch.nn.functional.{name}"
+    return f"torch.{name}"
+
+
+def _functions(names: str, *namespaces) -> set:
+    return {
+        getattr(space, name) for space in namespaces for name in names.split() if callable(getattr(space, name, None))
+    }
+
+
+# Affine in each input-dependent argument: autograd's backward through these is the Linear rule, and
+# applied to the copies x' + Δ+ and x' + Δ− they carry the positive and negative parts along.
+_AFFINE = _functions(
+    "cat concat concatenate stack hstack vstack flatten unflatten reshape view view_as reshape_as squeeze squeeze_ "
+    "unsqueeze unsqueeze_ transpose transpose_ swapaxes swapdims t permute movedim moveaxis narrow select "
+    "index_select split split_with_sizes tensor_split chunk unbind flip roll contiguous expand expand_as repeat "
+    "tile clone to type_as float double half bfloat16 __getitem__ pixel_shuffle pixel_unshuffle channel_shuffle "
+    "add add_ __add__ __iadd__ __radd__ sub sub_ subtract __sub__ __isub__ __rsub__ rsub neg neg_ negative "
+    "__neg__ positive __pos__ sum mean cumsum avg_pool1d",
+    torch,
+    torch.Tensor,
+) | _functions(
+    "batch_norm avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d pad "
+    "interpolate upsample upsample_nearest upsample_bilinear",
+    F,
+)
+# Linear and convolutional layers: the ones the Linear rule re-splits (input, weight, bias come first).
+_LINEAR_LAYERS = _functions("linear conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d", F)
+# Linear in each factor (layers in input and weight): affine while at most one factor depends on the input.
+_PRODUCTS = _LINEAR_LAYERS | _functions(
+    "mul mul_ __mul__ __imul__ __rmul__ multiply matmul __matmul__ __rmatmul__ mm bmm mv einsum tensordot",
+    torch,
+    torch.Tensor,
+)
+# Linear in the dividend only.
+_DIVISIONS = _functions("div div_ divide true_divide __truediv__ __itruediv__", torch, torch.Tensor)
+_SUPPORTED = _AFFINE | _PRODUCTS | _DIVISIONS
+
+# Max-pooling forms the activation interceptor does not route to the handler -> their index variant.
+_OTHER_MAX_POOLS = {
+    **{getattr(torch, f"max_pool{d}d"): getattr(F, f"max_pool{d}d_with_indices") for d in (1, 2, 3)},
+    F.adaptive_max_pool3d: F.adaptive_max_pool3d_with_indices,
+}
+_MAX_POOLS_WITH_INDICES = _functions(
+    "max_pool1d_with_indices max_pool2d_with_indices max_pool3d_with_indices adaptive_max_pool1d_with_indices "
+    "adaptive_max_pool2d_with_indices adaptive_max_pool3d_with_indices",
+    F,
+)
+_DROPOUTS = _functions("dropout dropout1d dropout2d dropout3d", F)
+_ALPHA_DROPOUTS = _functions("alpha_dropout feature_alpha_dropout", F)
+
+
+class _Propagation(TorchFunctionMode):
+    """The DeepLIFT rules of one attribution, applied to ``blocks`` stacked copies of ``n`` samples.
+
+    Rescale and the gradient rule stack ``(x, x')``; RevealCancel stacks ``(x, x', x' + Δ+, x' + Δ−)``,
+    where the last two copies minus the second hold the positive and negative parts of every unit's
+    difference. On the backward pass the first copy collects the multiplier shared by both parts and
+    the last two the part-specific ones, so an input's contribution is ``(g_x + g_+) Δx+ + (g_x + g_−) Δx−``.
+    """
+
+    def __init__(self, rule: str, linear_rule: bool, blocks: int, n: int, strict: bool):
+        super().__init__()
+        self.rule = rule
+        self.linear_rule = linear_rule
+        self.blocks = blocks
+        self.n = n
+        self.strict = strict and rule != "gradient"
+        self._paused = False
+
+    @contextmanager
+    def _pause(self) -> Iterator[None]:
+        """Let the rules' own computations (derivatives for the fallbacks) through unchecked."""
+        paused, self._paused = self._paused, True
+        try:
+            yield
+        finally:
+            self._paused = paused
+
+    def _check_rows(self, x: torch.Tensor, what: str) -> None:
+        if x.dim() == 0 or x.shape[0] != self.blocks * self.n:
+            raise ValueError(
+                f"DeepLIFT runs the inputs and their baselines as one batch of {self.blocks} x {self.n} samples, "
+                f"but {what} received a tensor of shape {tuple(x.shape)}: the model must keep the samples "
+                "along the first dimension"
+            )
+
+    # -- activations and max-pooling ---------------------------------------------------------------
+
+    def activation(self, name: str, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+        """Handler for :func:`intercept_activations`: the nonlinearity with the rule's backward pass."""
+        if not x.requires_grad:
+            return call(x)
+        self._check_rows(x, f"the nonlinearity {name}")
+        if name == _MAX_POOL:
+            rule = self._max_pool
+        else:
+            rule = partial(self._rescale if self.rule == "rescale" else self._reveal_cancel, name)
+        return _Multipliers.apply(x, partial(rule, call))
+
+    def _slope(self, name: str, call, t: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        """The activation's derivative at the elements ``t[at]``."""
+        with self._pause():
+            if name in _CHANNELWISE:
+                return _pullback(call, t, torch.ones_like(t))[at]
+            return _pullback(call, t[at], torch.ones_like(t[at]))
+
+    def _rescale(self, name, call, x):
+        """Rescale rule, eq. 9.47: ``m = Δy / Δx``; where ``Δx → 0`` the derivative at the midpoint."""
+        y = call(x)
+        x_in, x_ref = x.chunk(2)
+        y_in, y_ref = y.chunk(2)
+        multiplier = _ratio(
+            name, y_in - y_ref, x_in - x_ref, (x_in, x_ref), partial(self._slope, name, call, (x_in + x_ref) / 2)
+        )
+
+        def backward(grad):
+            grad_in = grad.chunk(2)[0]
+            return torch.cat([grad_in * multiplier, torch.zeros_like(grad_in)])
+
+        return y, backward
+
+    def _reveal_cancel(self, name, call, x):
+        """RevealCancel rule (Shrikumar et al. 2017, section 3.5.3; the report's Fig. 14).
+
+        With ``x0`` the activation's reference input and ``Δx+``, ``Δx−`` the positive and negative
+        parts of the contributions to its input,
+        ``Δy+ = ½ (f(x0 + Δx+) − f(x0)) + ½ (f(x0 + Δx− + Δx+) − f(x0 + Δx−))`` and ``Δy−`` likewise;
+        each part gets its own multiplier ``Δy+ / Δx+`` or ``Δy− / Δx−``. Where a part vanishes, its
+        multiplier is the limit of the ratio: the mean derivative at the part's two end points.
+        """
+        y = call(x)  # f(x), f(x0), f(x0 + Δx+), f(x0 + Δx−)
+        x_in, x_ref, x_pos, x_neg = x.chunk(4)
+        y_in, y_ref, y_pos, y_neg = y.chunk(4)
+        # f(x0 + Δx+ + Δx−) is f(x); using it makes Δy+ + Δy− = Δy exactly.
+        rise = ((y_pos - y_ref) + (y_in - y_neg)) / 2
+        fall = ((y_neg - y_ref) + (y_in - y_pos)) / 2
+
+        def mean_slope(start, end):  # the limit of the part's ratio as the part vanishes
+            return lambda at: (self._slope(name, call, start, at) + self._slope(name, call, end, at)) / 2
+
+        m_pos = _ratio(name, rise, x_pos - x_ref, (x_pos, x_ref), mean_slope(x_ref, x_neg))
+        m_neg = _ratio(name, fall, x_neg - x_ref, (x_neg, x_ref), mean_slope(x_ref, x_pos))
+
+        def backward(grad):
+            grad_in, _, grad_pos, grad_neg = grad.chunk(4)
+            zero = torch.zeros_like(grad_in)
+            return torch.cat([zero, zero, (grad_in + grad_pos) * m_pos, (grad_in + grad_neg) * m_neg])
+
+        return torch.cat([y_in, y_ref, y_ref + rise, y_ref + fall]), backward
+
+    def _max_pool(self, call, x):
+        """Max-pooling as a nonlinearity of many inputs whose shares sum to the output's difference.
+
+        In each window the unit holding the maximum of ``x`` receives ``max(o, o') − o'`` and the unit
+        holding the maximum of ``x'`` receives ``o − max(o, o')``: at most one share is non-zero and it
+        never exceeds the unit's own difference in magnitude (the rule Captum uses). Multipliers are
+        the shares divided by the units' differences; a unit without difference gets the gradient.
+        RevealCancel takes the two shares as the output's positive and negative parts (with and
+        without the Linear rule).
+        """
+        chunks = x.chunk(self.blocks)
+        x_in, x_ref = chunks[0], chunks[1]
+        out_in, out_ref = call(x_in), call(x_ref)
+        top = torch.maximum(out_in, out_ref)
+        rise, fall = top - out_ref, out_in - top
+        difference = x_in - x_ref
+        moved = difference != 0
+
+        def backward(grad):
+            grads = grad.chunk(self.blocks)
+            m_pos, m_neg = (grads[0] + grads[2], grads[0] + grads[3]) if self.blocks == 4 else (grads[0], grads[0])
+            shares = _pullback(call, x_in, m_pos * rise) + _pullback(call, x_ref, m_neg * fall)
+            gradient = _pullback(call, x_in, (m_pos + m_neg) / 2)
+            quotient = shares / torch.where(moved, difference, torch.ones_like(difference))
+            multiplier = torch.where(moved, quotient, gradient)
+            return torch.cat([multiplier, *[torch.zeros_like(multiplier)] * (self.blocks - 1)])
+
+        parts = [out_ref + rise, out_ref + fall] if self.blocks == 4 else []
+        return torch.cat([out_in, out_ref, *parts]), backward
+
+    # -- linear layers, dropout, BatchNorm ---------------------------------------------------------
+
+    def _linear_rule(self, func, args, kwargs):
+        """The Linear rule (Shrikumar et al. 2017, section 3.5.1) for a linear or convolutional layer.
+
+        Each term ``w_ji Δx_i`` counts in the positive part ``Δy+`` of output ``j`` or in its negative
+        part ``Δy−`` by its sign: ``Δy± = ½ (W Δx ± |W| |Δx|)``. Autograd's backward through this
+        expression routes the multipliers of ``Δy+`` and ``Δy−`` to each input by the sign of its term
+        and gives both parts of the input one multiplier (half the sum of the two where ``Δx_i = 0``).
+        """
+        values, kwargs = list(args), dict(kwargs)
+
+        def take(position, name):
+            return values[position] if len(values) > position else kwargs.pop(name, None)
+
+        x, weight, bias = take(0, "input"), take(1, "weight"), take(2, "bias")
+        rest = values[3:]
+        self._check_rows(x, _describe(func))
+        x_in, x_ref = x.chunk(self.blocks)[:2]
+        difference = x_in - x_ref
+        y_in, y_ref = func(x[: 2 * self.n], weight, bias, *rest, **kwargs).chunk(2)
+        total = func(difference, weight, None, *rest, **kwargs)
+        spread = func(difference.abs(), weight.abs(), None, *rest, **kwargs)
+        return torch.cat([y_in, y_ref, y_ref + (total + spread) / 2, y_ref + (total - spread) / 2])
+
+    def _batch_norm_rule(self, bound: inspect.BoundArguments):
+        """BatchNorm (eval mode) under the Linear rule: the two parts of a unit's difference count as two
+        terms of weight ``s = γ / σ``, so a negative ``s`` turns the positive part into the negative one
+        (the reference implementation's convention). Without the Linear rule the parts keep their origin.
+        """
+        arguments = dict(bound.arguments)
+        x = arguments.pop("input")
+        self._check_rows(x, "batch_norm")
+        x_in, x_ref, x_pos, x_neg = x.chunk(4)
+        y_in, y_ref = F.batch_norm(x[: 2 * self.n], **arguments).chunk(2)
+        scale = (arguments["running_var"] + arguments["eps"]).rsqrt()
+        if arguments.get("weight") is not None:
+            scale = scale * arguments["weight"]
+        scale = scale.view(1, -1, *[1] * (x.dim() - 2))
+        up, down = scale.clamp(min=0), scale.clamp(max=0)
+        positive, negative = x_pos - x_ref, x_neg - x_ref
+        parts = [y_ref + up * positive + down * negative, y_ref + up * negative + down * positive]
+        return torch.cat([y_in, y_ref, *parts])
+
+    def _dropout(self, func, args, kwargs):
+        """Dropout in training mode with one mask per sample, shared by the sample's copies."""
+        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound.apply_defaults()
+        x = bound.arguments["input"]
+        if not bound.arguments["training"] or bound.arguments["p"] == 0 or not _depends(x):
+            return func(*args, **kwargs)
+        self._check_rows(x, _describe(func))
+        bound.arguments["input"] = torch.ones_like(x.chunk(self.blocks)[0])
+        bound.arguments["inplace"] = False
+        scale = func(*bound.args, **bound.kwargs)  # the mask divided by 1 - p
+        return x * scale.repeat(self.blocks, *[1] * (x.dim() - 1))
+
+    def _unsupported(self, func, args, kwargs) -> str | None:
+        """Why DeepLIFT has no rule for this call on input-dependent tensors (``None`` if it has one)."""
+        if func in _PRODUCTS and sum(_depends(a) for a in (*args, *kwargs.values())) > 1:
+            return (
+                f"the model multiplies two input-dependent tensors ({_describe(func)}); DeepLIFT has no rule for "
+                "products (gating, attention)"
+            )
+        if func in _DIVISIONS and _depends((*args[1:2], kwargs.get("other"))):
+            return f"the model divides by an input-dependent tensor ({_describe(func)}); DeepLIFT has no rule for it"
+        return None
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if self._paused or not torch.is_grad_enabled():
+            return func(*args, **kwargs)
+        if func in _DROPOUTS:
+            return self._dropout(func, args, kwargs)
+        if func in _ALPHA_DROPOUTS or func is F.batch_norm:
+            bound = inspect.signature(func).bind(*args, **kwargs)
+            bound.apply_defaults()
+            if _depends(bound.arguments["input"]):
+                if func in _ALPHA_DROPOUTS and bound.arguments["training"]:
+                    raise NotImplementedError(
+                        f"{_describe(func)} in training mode is not affine in its input, so the input and its "
+                        "baseline cannot share one mask; switch it to eval mode"
+                    )
+                if func is F.batch_norm and (bound.arguments["training"] or bound.arguments["running_var"] is None):
+                    raise ValueError(
+                        "BatchNorm runs in training mode: it would normalise the inputs and their baselines with "
+                        "the statistics of their joint batch. Call model.eval() (for Monte Carlo dropout, switch "
+                        "only the dropout layers to training mode)"
+                    )
+                if func is F.batch_norm and self.rule == "reveal_cancel" and self.linear_rule:
+                    return self._batch_norm_rule(bound)
+        if self.rule != "gradient" and _depends(args[:1] or kwargs.get("input")):
+            if func in _MAX_POOLS_WITH_INDICES or (func in _OTHER_MAX_POOLS and kwargs.get("return_indices")):
+                raise NotImplementedError(
+                    f"{_describe(func)} with return_indices=True (max-unpooling) is not supported by DeepLIFT"
+                )
+            if func in _OTHER_ACTIVATIONS:
+                x, call = _unary(func, args, kwargs)
+                return self.activation(_OTHER_ACTIVATIONS[func], x, call)
+            if func in _OTHER_MAX_POOLS:
+                with_indices = _OTHER_MAX_POOLS[func]
+                bound = inspect.signature(with_indices).bind(*args, **kwargs)
+                x = bound.arguments.pop("input")
+                return self.activation(_MAX_POOL, x, lambda t: with_indices(t, **bound.arguments)[0])
+            if self.rule == "reveal_cancel" and self.linear_rule and func in _LINEAR_LAYERS:
+                problem = self._unsupported(func, args, kwargs) if self.strict else None
+                if problem is None and not _depends(args[1:] + tuple(kwargs.values())):
+                    return self._linear_rule(func, args, kwargs)
+        if not self.strict:
+            return func(*args, **kwargs)
+        problem = self._unsupported(func, args, kwargs)
+        output = func(*args, **kwargs)
+        if problem is None and func not in _SUPPORTED and _depends(output) and not _is_attribute(func):
+            activations = ", ".join(sorted({*ACTIVATIONS, *_OTHER_ACTIVATIONS.values()} - {_MAX_POOL}))
+            problem = (
+                f"DeepLIFT has no rule for {_describe(func)}, which the model applies to an input-dependent tensor. "
+                "Supported: linear and convolutional layers, BatchNorm in eval mode, additions, products with "
+                f"constants, average and max pooling, padding, reshaping, dropout and the activations {activations}; "
+                "explain logits rather than softmax outputs"
+            )
+        if problem is not None:
+            raise NotImplementedError(
+                f"{problem}. Pass strict=False to back-propagate the plain gradient through such operations "
+                "(summation-to-delta may then fail; check return_convergence_delta)"
+            )
+        return output
+
+
+def _unary(func, args: tuple, kwargs: dict):
+    """An activation call's input and the activation as a function of a new input, run out of place."""
+    x, rest = (args[0], args[1:]) if args else (kwargs.pop("input"), ())
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError):  # builtins without a Python signature take no ``inplace``
+        return x, lambda t: func(t, *rest, **kwargs)
+    arguments = signature.bind(x, *rest, **kwargs).arguments
+    arguments.pop("input")
+    if "inplace" in signature.parameters:
+        arguments["inplace"] = False
+    return x, lambda t: func(t, **arguments)
+
+
+def _is_attribute(func) -> bool:
+    """Attribute access such as ``x.T`` or ``x.data``: views or metadata, never arithmetic."""
+    return getattr(func, "__name__", None) == "__get__"
+
+
+@register_method("deeplift")
+class DeepLift(Attribution):
+    """DeepLIFT: contributions ``m ∘ (x − x')`` of the input's differences from a baseline (eq. 9.40–9.41).
+
+    Shrikumar et al. 2017, "Learning important features through propagating activation differences";
+    the report's section 2.2.6 (Fig. 14–15) and the textbook's eq. 9.30–9.49 (solved problem P9.4). The
+    multipliers ``m`` are back-propagated with the chain rule (eq. 9.38), each kind of layer by its rule.
+
+    ``rule``, for the nonlinearities (every activation call, however it is written):
+
+    * ``"rescale"``: ``m = Δy / Δx`` (eq. 9.47), the slope of the secant from the baseline to the input.
+    * ``"reveal_cancel"``: the contributions reaching the activation are split into their positive and
+      negative parts ``Δx+`` and ``Δx−``, and each part gets its own multiplier ``Δy± / Δx±`` with
+      ``Δy+ = ½ (f(x0 + Δx+) − f(x0)) + ½ (f(x0 + Δx− + Δx+) − f(x0 + Δx−))`` (report Fig. 14): a
+      positive and a negative contribution that cancel in ``Δx`` are both revealed.
+    * ``"gradient"``: the derivative ``f'(x)`` at the input, plain backpropagation.
+
+    ``linear_rule``, for linear and convolutional layers (multiplier ``w``, eq. 9.48):
+
+    * ``True``: the Linear rule of Shrikumar et al. (section 3.5.1): each term ``w_ji Δx_i`` counts in the
+      positive or the negative part of ``Δy_j`` by its sign, and the multiplier of that part flows back
+      to ``x_i``.
+    * ``False``: the chain rule ``m_i = Σ_j w_ji m_j`` with the parts passed through; the positive and
+      negative parts are then those of the input: the features that rose and those that fell from
+      the baseline, followed through the network (only max-pooling, see below, splits anew).
+
+    The split matters only for RevealCancel, the one rule that gives the two parts different
+    multipliers: with equal ones ``W+ᵀm + W−ᵀm = Wᵀm``. So of the report's six modes (:data:`MODES`,
+    :meth:`from_mode`) ``Linear`` equals ``NoRule`` and ``LinearRescale`` equals ``Rescale``:
+
+    ====================  ================  ====================================================
+    mode                  nonlinearities    linear / convolutional layers
+    ====================  ================  ====================================================
+    NoRule                gradient          chain rule: contributions are gradient × (x − x')
+    Linear                gradient          Linear rule; the same maps as NoRule
+    Rescale               Rescale           chain rule
+    LinearRescale         Rescale           Linear rule; the same maps as Rescale (textbook P9.4)
+    RevealCancel          RevealCancel      chain rule: parts = input features that rose / fell
+    LinearRevealCancel    RevealCancel      Linear rule: parts re-split at every layer (the paper)
+    ====================  ================  ====================================================
+
+    Other layers: additions (residual connections), BatchNorm in eval mode, average pooling, padding,
+    reshaping and dropout in eval mode are affine; they pass differences and their parts on and
+    multipliers back by their weights (under the Linear rule BatchNorm counts the two parts as two
+    terms of its scale ``γ/σ``, so a negative scale swaps them, as in the reference implementation).
+    Max-pooling splits each window's difference between the units holding the maxima of the input and
+    of the baseline (Captum's rule), so summation-to-delta holds through it; RevealCancel takes the two
+    shares as positive and negative parts. Dropout in training
+    mode draws one mask per sample, shared by the input and its baseline (one sub-network explained per
+    call, for Monte Carlo dropout). Where ``Δx`` vanishes a multiplier is the derivative (for Rescale
+    at the midpoint of ``x`` and ``x'``), never a constant.
+
+    Nonlinearities are caught in every form: modules, one module reused at several places, in-place
+    modules, ``F.relu``, ``torch.relu``, ``Tensor.relu``, ... (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh,
+    Sigmoid, Tanh, Softplus, ELU, CELU, SELU, GELU, SiLU, Mish, Hardswish, Hardsigmoid, LogSigmoid,
+    Softsign, max-pooling). Captum hooks modules only, and raises on or silently
+    mis-handles reused and functional ReLUs (Captum issues #1082, #1104).
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier returning class scores ``(N, C)`` that treats the samples of a batch independently.
+    rule : {"rescale", "reveal_cancel", "gradient"}
+        The rule for nonlinearities.
+    linear_rule : bool
+        Whether linear and convolutional layers split contributions by sign (see above).
+    strict : bool
+        Raise ``NotImplementedError`` when the model applies an operation DeepLIFT has no rule for to an
+        input-dependent tensor (softmax, LayerNorm, a product of two input-dependent tensors, ...).
+        ``False`` back-propagates their plain gradient instead; summation-to-delta may then fail, which
+        ``return_convergence_delta`` shows.
+    """
+
+    def __init__(self, model: nn.Module, rule: str = "rescale", linear_rule: bool = True, strict: bool = True):
+        super().__init__(model)
+        key = rule.lower().replace("-", "_") if isinstance(rule, str) else None
+        if key not in RULES:
+            raise ValueError(f"unknown DeepLIFT rule {rule!r}; choose one of {', '.join(RULES)}")
+        if not isinstance(linear_rule, bool):
+            raise TypeError(f"linear_rule must be a bool, got {type(linear_rule).__name__}")
+        self.rule = key
+        self.linear_rule = linear_rule
+        self.strict = bool(strict)
+
+    @classmethod
+    def from_mode(cls, model: nn.Module, mode: str, strict: bool = True) -> "DeepLift":
+        """DeepLIFT in one of the report's six modes: ``NoRule``, ``Linear``, ``Rescale``, ``LinearRescale``,
+        ``RevealCancel`` or ``LinearRevealCancel`` (case, ``-`` and ``_`` ignored; see the class docstring)."""
+        key = {name.lower(): name for name in MODES}.get(str(mode).lower().replace("_", "").replace("-", ""))
+        if key is None:
+            raise ValueError(f"unknown DeepLIFT mode {mode!r}; choose one of {', '.join(MODES)}")
+        rule, linear_rule = MODES[key]
+        return cls(model, rule=rule, linear_rule=linear_rule, strict=strict)
+
+    @property
+    def mode(self) -> str:
+        """The report's name of this configuration, e.g. ``"LinearRevealCancel"``."""
+        return next(name for name, setting in MODES.items() if setting == (self.rule, self.linear_rule))
+
+    def attribute(
+        self,
+        inputs: torch.Tensor,
+        target: Target = None,
+        baselines=0.0,
+        return_convergence_delta: bool = False,
+    ):
+        """Contributions of each input element to ``f_c(x) − f_c(x')``, with the shape of ``inputs``.
+
+        Parameters
+        ----------
+        inputs : Tensor
+            Batch ``(N, ...)``.
+        target : None, int, sequence or LongTensor
+            Class per sample; ``None`` explains the class predicted for ``inputs``.
+        baselines : float or Tensor
+            The reference input ``x'``: a number, one tensor of the per-sample shape or one per sample
+            ``(N, ...)``. The report uses a black image (0) for MNIST.
+        return_convergence_delta : bool
+            Also return, per sample, ``Σ_i c_i − (f_c(x) − f_c(x'))``: zero up to rounding for the
+            Rescale and RevealCancel rules (summation-to-delta), the error of the first-order
+            approximation for the gradient rule.
+
+        Returns
+        -------
+        Tensor, or (Tensor, Tensor) with the per-sample delta of shape ``(N,)``
+        """
+        inputs = check_inputs(inputs)
+        baselines = _broadcast_baselines(baselines, inputs)
+        difference = inputs - baselines
+        positive, negative = difference.clamp(min=0), difference.clamp(max=0)
+        copies = [inputs, baselines]
+        if self.rule == "reveal_cancel":
+            copies += [baselines + positive, baselines + negative]
+        stacked = torch.cat(copies).requires_grad_(True)
+        blocks = len(copies)
+
+        with borrowed(self.model):
+            propagation = _Propagation(self.rule, self.linear_rule, blocks, inputs.shape[0], self.strict)
+            nonlinearities = (
+                nullcontext() if self.rule == "gradient" else intercept_activations(propagation.activation)
+            )
+            with propagation, nonlinearities:
+                output = self._scores(stacked, inputs.shape)
+            outputs = output.chunk(blocks)
+            indices = resolve_target(target, outputs[0].detach())
+            if self.rule == "reveal_cancel":
+                objective = select_target(outputs[2], indices) + select_target(outputs[3], indices)
+            else:
+                objective = select_target(outputs[0], indices)
+            (gradient,) = torch.autograd.grad(objective.sum(), stacked)
+
+        grads = gradient.chunk(blocks)
+        if self.rule == "reveal_cancel":
+            contributions = (grads[0] + grads[2]) * positive + (grads[0] + grads[3]) * negative
+        else:
+            contributions = grads[0] * difference
+        if not return_convergence_delta:
+            return contributions
+        with torch.no_grad():
+            change = select_target(outputs[0], indices) - select_target(outputs[1], indices)
+            delta = contributions.flatten(1).sum(1) - change
+        return contributions, delta
+
+    def _scores(self, stacked: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
+        """Run the model on the stacked copies and check that it returns class scores."""
+        try:
+            output = self.model(stacked)
+        except NotImplementedError:  # a RuntimeError, but raised by a rule with its own message
+            raise
+        except RuntimeError as error:
+            raise ValueError(
+                f"the model could not run on inputs of shape {tuple(input_shape)}: {error}. Inputs must be "
+                "batch-first (N, ...) with the size the model expects; for a single sample use inputs.unsqueeze(0)"
+            ) from error
+        if not isinstance(output, torch.Tensor):
+            raise TypeError(f"the model must return a tensor of class scores (N, C), got {type(output).__name__}")
+        if output.dim() != 2 or output.shape[0] != stacked.shape[0]:
+            shape = tuple(output.shape)
+            if output.dim() and output.shape[0] == stacked.shape[0]:
+                shape = (input_shape[0], *shape[1:])
+            raise ValueError(f"the model must return class scores of shape (N, C) = ({input_shape[0]}, C), got {shape}")
+        return output
+
+    def __repr__(self) -> str:
+        return f"DeepLift({type(self.model).__name__}, rule={self.rule!r}, linear_rule={self.linear_rule})"
+
+
+def _from_mode(mode: str, model: nn.Module, **kwargs) -> DeepLift:
+    return DeepLift.from_mode(model, mode, **kwargs)
+
+
+#: Registry name of each mode, e.g. ``nni.get_method("deeplift-linear-reveal-cancel", model)``.
+MODE_NAMES = {
+    "NoRule": "deeplift-no-rule",
+    "Linear": "deeplift-linear",
+    "Rescale": "deeplift-rescale",
+    "LinearRescale": "deeplift-linear-rescale",
+    "RevealCancel": "deeplift-reveal-cancel",
+    "LinearRevealCancel": "deeplift-linear-reveal-cancel",
+}
+for _mode, _name in MODE_NAMES.items():
+    register_method(_name, partial(_from_mode, _mode))
