@@ -157,6 +157,7 @@ class Lime(Attribution):
         segments: torch.Tensor | None = None,
         output: str = "logit",
         batch_size: int | None = None,
+        show_progress: bool = False,
     ) -> LimeExplanation:
         """Fit the surrogate for every image of the batch ``(N, C, H, W)``.
 
@@ -173,7 +174,10 @@ class Lime(Attribution):
         output : str
             Explain the ``"logit"`` or the softmax ``"probability"`` of the target.
         batch_size : int, optional
-            Perturbed images per forward pass.
+            Perturbed images per forward pass; ``None`` keeps a pass at about
+            :data:`~nn_interpretability.attribution.integrated_gradients.CHUNK_ELEMENTS` elements.
+        show_progress : bool
+            Show a progress bar over the images of the batch.
         """
         inputs = check_inputs(inputs, min_dim=4)
         if output not in OUTPUTS:
@@ -187,13 +191,15 @@ class Lime(Attribution):
         if masks is not None and len(masks) != n:
             raise ValueError(f"masks must hold one (n_samples, S) tensor per sample, got {len(masks)} for N = {n}")
         chunk = batch_size or default_chunk_size(inputs[0].numel())
+        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
 
         maps, weights, intercepts = torch.zeros_like(inputs), [], []
         with borrowed(self.model), torch.no_grad():
             clean = forward_scores(self.model, inputs)
             indices = resolve_target(target, clean)
-            for i in tqdm(range(n), desc="lime", leave=False, disable=n < 4):
+            for i in tqdm(range(n), desc="lime", leave=False, disable=not show_progress):
                 labels = segments[i].long()
                 count = int(labels.max()) + 1
                 if masks is None:

@@ -4,13 +4,14 @@ import warnings
 
 import pytest
 import torch
+import torchvision
 from captum._utils.models.linear_model import SkLearnRidge
 from captum.attr import Lime as CaptumLime
 from torch import nn
 
 import nn_interpretability as nni
 from nn_interpretability.attribution.lime import cosine_distance_to_original
-from toy_models import ARCHITECTURES, mnist_like_batch
+from toy_models import ARCHITECTURES, mnist_like_batch, seeded
 
 N_SAMPLES = 120
 
@@ -46,6 +47,22 @@ def test_segment_weights_match_captum(arch):
         theirs = _captum_weights(model, x[i : i + 1], target, ours.segments[i], masks[i])
         # Captum fits scikit-learn's Ridge in float32.
         torch.testing.assert_close(ours.weights[i], theirs, rtol=1e-4, atol=1e-7)
+
+
+def test_segment_weights_match_captum_on_resnet18_with_slic_superpixels():
+    model = seeded(lambda: torchvision.models.resnet18(weights=None), seed=0)
+    # A smooth image, so that SLIC finds regions rather than noise.
+    coarse = torch.rand(1, 3, 4, 4, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    x = nn.functional.interpolate(coarse, size=(64, 64), mode="bilinear", align_corners=False)
+    lime = nni.Lime(model, segmentation="slic", n_segments=12, n_samples=N_SAMPLES)
+    segments = lime.segment(x[0]).unsqueeze(0)
+    count = int(segments.max()) + 1
+    assert count >= 4
+    masks = [torch.randint(0, 2, (N_SAMPLES, count), generator=torch.Generator().manual_seed(6)).double()]
+    ours = lime.explain(x, target=7, masks=masks)
+    torch.testing.assert_close(ours.segments, segments)
+    theirs = _captum_weights(model, x, 7, segments[0], masks[0])
+    torch.testing.assert_close(ours.weights[0], theirs, rtol=1e-4, atol=1e-7)
 
 
 def test_recovers_the_segment_contributions_of_a_linear_model():

@@ -23,6 +23,32 @@ def test_map_carries_each_segments_weight_and_is_deterministic():
     torch.testing.assert_close(lime.attribute(x, target=[1, 2]), explanation.maps)
 
 
+def test_the_seed_fixes_the_masks():
+    x = mnist_like_batch(2)
+    first, again = _lime(seed=3).attribute(x, target=4), _lime(seed=3).attribute(x, target=4)
+    torch.testing.assert_close(first, again, rtol=0, atol=0)
+    assert not torch.allclose(first, _lime(seed=4).attribute(x, target=4))
+
+
+def test_target_none_explains_the_prediction_and_chunking_does_not_matter():
+    lime = _lime("nested_functional")
+    x = mnist_like_batch(3)
+    predicted = lime.model(x).argmax(1)
+    default = lime.attribute(x)
+    torch.testing.assert_close(default, lime.attribute(x, target=predicted))
+    torch.testing.assert_close(default, lime.attribute(x, batch_size=7, show_progress=True))
+
+
+def test_rgb_maps_repeat_the_segment_weight_over_channels():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 16 * 16, 5)).double()
+    x = torch.rand(2, 3, 16, 16, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    explanation = nni.Lime(model, n_segments=8, n_samples=30).explain(x, target=[0, 3])
+    assert explanation.maps.shape == x.shape
+    for i in range(2):
+        expected = explanation.weights[i][explanation.segments[i]]
+        torch.testing.assert_close(explanation.maps[i], expected.expand(3, 16, 16))
+
+
 @pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_batch_equals_items_with_the_same_masks(arch):
     lime = _lime(arch)
@@ -57,6 +83,10 @@ def test_grid_segments_label_cells_row_by_row():
         ({}, {"target": 10}, "out of range"),
         ({}, {"masks": [torch.ones(5, 3)] * 2}, r"masks\[0\] must have shape"),
         ({"segmentation": lambda image: np.zeros((3, 3))}, {}, "labels of shape"),
+        ({}, {"masks": [torch.ones(5, 49)]}, "one \\(n_samples, S\\) tensor per sample"),
+        ({}, {"segments": torch.zeros(2, 14, 14)}, "segments must have shape"),
+        ({}, {"batch_size": 0.5}, "batch_size must be a positive int"),
+        ({"kernel_width": 0}, {}, "kernel_width must be > 0"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, call, match):

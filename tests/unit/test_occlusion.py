@@ -22,6 +22,15 @@ def test_batch_equals_items_and_chunking_does_not_matter(arch):
     torch.testing.assert_close(method.attribute(x, target=target, perturbations_per_eval=3, **WINDOW), batch)
 
 
+def test_target_none_explains_the_prediction():
+    model = ARCHITECTURES["residual_bn"]()
+    x = mnist_like_batch(3)
+    method = nni.Occlusion(model)
+    torch.testing.assert_close(
+        method.attribute(x, show_progress=True, **WINDOW), method.attribute(x, target=model(x).argmax(1), **WINDOW)
+    )
+
+
 def test_window_positions_cover_the_sample_and_cut_the_last_window():
     positions = window_positions((1, 11, 11), (1, 4, 4), (1, 3, 3))
     assert len(positions) == 16  # starts 0, 3, 6, 9 per side
@@ -46,6 +55,8 @@ def test_sweep_returns_every_occluded_copy_and_its_probability():
         ({"sliding_window_shapes": (1, 3, 3), "strides": 0}, "positive ints"),
         ({"sliding_window_shapes": (1, 3, 3), "output": "softmax"}, "output must be one of"),
         ({"sliding_window_shapes": (1, 3, 3), "target": 10}, "out of range"),
+        ({"sliding_window_shapes": (1, 3, 3), "perturbations_per_eval": -2}, "perturbations_per_eval must be"),
+        ({"sliding_window_shapes": (1, 3, 3), "baselines": torch.zeros(3, 1, 28, 28)}, "do not fit inputs"),
     ],
 )
 def test_bad_arguments_are_clear_errors(kwargs, match):
