@@ -1,4 +1,5 @@
 """Decision-based methods (report section 2.2)."""
+from .cam import CAM, GradCAM, GuidedGradCAM
 from .deconvnet import DeconvNetReconstruction
 from .deeplift import DeepLift
 from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
@@ -8,6 +9,9 @@ from .noise_tunnel import SmoothGrad
 from .occlusion import Occlusion, occlusion_sweep
 
 __all__ = [
+    "CAM",
+    "GradCAM",
+    "GuidedGradCAM",
     "DeconvNetReconstruction",
     "Deconvolution",
     "DeepLift",
