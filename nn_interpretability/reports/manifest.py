@@ -118,12 +118,18 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("am_expert", "extra", None,
            "Activation maximization with an expert: plain L2 versus L2 plus a PPCA density log p(x).",
            "01_activation_maximization"),
+    Figure("gradcam_imagenet", "extra", None,
+           "Grad-CAM of EfficientNet-Lite0 on bundled photos, with the predicted ImageNet class.",
+           "10_cam_gradcam"),
     Figure("lime_mnist", "extra", None,
            "LIME on MNIST digits: grid superpixels, their weights and the per-pixel map.",
            "16_lime"),
     Figure("lime_imagenet", "extra", None,
            "LIME of EfficientNet-Lite0 on bundled photos: SLIC superpixels and the top segments.",
            "16_lime"),
+    Figure("lrp_imagenet", "extra", None,
+           "LRP of EfficientNet-Lite0 on a bundled photo: the EpsilonGammaBox and EpsilonPlusFlat composites.",
+           "08_lrp"),
 )
 
 _BY_ID = {entry.id: entry for entry in MANIFEST}
