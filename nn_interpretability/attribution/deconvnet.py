@@ -1,42 +1,299 @@
 """DeconvNet: reconstruct the input from one layer's response through a mirrored network (section 2.2.2)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import inspect
+import math
+from collections.abc import Callable
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.utils import _ntuple
+from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 from ..core.base import check_inputs
 from ..core.hooks import borrowed
 from ..core.layers import find_layer
 
+#: Values of ``keep``: the whole (selected) response, or only its strongest activation per sample.
 KEEP = ("all", "max")
-_ACTIVATIONS = (nn.ReLU, nn.ReLU6, nn.LeakyReLU)
-_IDENTITIES = (nn.Dropout, nn.Dropout2d, nn.Identity)
+
+Tensor = torch.Tensor
+Mirror = Callable[[Tensor], Tensor]
+
+_CONVOLUTIONS = {F.conv1d: F.conv_transpose1d, F.conv2d: F.conv_transpose2d, F.conv3d: F.conv_transpose3d}
+_CONV_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+
+# Every form of a rectifier; F.relu6 is hardtanh(0, 6).
+_RECTIFIERS = {
+    torch.relu, torch.relu_, F.relu, F.relu_, Tensor.relu, Tensor.relu_,
+    F.leaky_relu, F.leaky_relu_, F.hardtanh, F.hardtanh_, F.relu6,
+}  # fmt: skip
+_OTHER_ACTIVATIONS = {
+    torch.sigmoid, Tensor.sigmoid, F.sigmoid, torch.tanh, Tensor.tanh, F.tanh, F.softplus, F.elu, F.selu,
+    F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.softmax, F.log_softmax,
+}  # fmt: skip
+
+# Max-pooling -> the variant that also returns the switches (flat argmax positions per channel).
+_MAX_POOLS = {
+    F.max_pool1d: F.max_pool1d_with_indices, F.max_pool1d_with_indices: F.max_pool1d_with_indices,
+    F.max_pool2d: F.max_pool2d_with_indices, F.max_pool2d_with_indices: F.max_pool2d_with_indices,
+    F.max_pool3d: F.max_pool3d_with_indices, F.max_pool3d_with_indices: F.max_pool3d_with_indices,
+    F.adaptive_max_pool1d: F.adaptive_max_pool1d_with_indices,
+    F.adaptive_max_pool1d_with_indices: F.adaptive_max_pool1d_with_indices,
+    F.adaptive_max_pool2d: F.adaptive_max_pool2d_with_indices,
+    F.adaptive_max_pool2d_with_indices: F.adaptive_max_pool2d_with_indices,
+    F.adaptive_max_pool3d: F.adaptive_max_pool3d_with_indices,
+    F.adaptive_max_pool3d_with_indices: F.adaptive_max_pool3d_with_indices,
+}  # fmt: skip
+
+# Average pooling is linear: mirrored by its transpose (each value spread evenly over its window).
+_AVG_POOLS = {
+    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
+}  # fmt: skip
+
+# Calls that only rearrange the values (flatten before a linear layer, ...): mirrored by a reshape.
+_RESHAPES = {
+    torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, torch.reshape, Tensor.unflatten, torch.unflatten,
+    Tensor.squeeze, torch.squeeze, Tensor.unsqueeze, torch.unsqueeze, Tensor.contiguous,
+}  # fmt: skip
+_DROPOUTS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout}
+
+# Elementwise arithmetic with a constant (e.g. input normalisation inside the model).
+_ARITHMETIC = {
+    **dict.fromkeys([torch.add, Tensor.add, Tensor.add_, Tensor.__add__, Tensor.__radd__, Tensor.__iadd__], "add"),
+    **dict.fromkeys([torch.sub, Tensor.sub, Tensor.sub_, Tensor.__sub__, Tensor.__isub__], "sub"),
+    **dict.fromkeys([torch.rsub, Tensor.__rsub__], "rsub"),
+    **dict.fromkeys([torch.mul, Tensor.mul, Tensor.mul_, Tensor.__mul__, Tensor.__rmul__, Tensor.__imul__], "mul"),
+    **dict.fromkeys([torch.div, Tensor.div, Tensor.div_, Tensor.__truediv__, Tensor.__itruediv__], "div"),
+}
+
+_SUPPORTED = (
+    "supported on the path to the layer: conv1d/2d/3d, linear, ReLU / LeakyReLU / ReLU6 (module or functional), "
+    "max- and average pooling (also adaptive), flatten / view / reshape, dropout and BatchNorm in eval mode, and adding, "
+    "subtracting, multiplying or dividing by a constant"
+)
 
 
-@dataclass
-class _Step:
-    name: str
-    module: nn.Module
-    inputs: torch.Tensor
-    output: torch.Tensor
+class _LayerReached(Exception):
+    """Stops the forward pass at the layer: nothing after it is needed."""
+
+
+def _name(func) -> str:
+    return getattr(func, "__name__", repr(func))
+
+
+def _module_label(name: str, module: nn.Module) -> str:
+    return f"module {name!r} ({type(module).__name__})" if name else f"the forward of {type(module).__name__}"
+
+
+def _arguments(func, parameters, defaults, args, kwargs) -> dict:
+    """The call's arguments by name (builtins like ``F.conv2d`` have no Python signature to bind)."""
+    try:
+        bound = inspect.signature(func).bind(*args, **kwargs)
+        bound.apply_defaults()
+        return dict(bound.arguments)
+    except (TypeError, ValueError):
+        return {**defaults, **dict(zip(parameters, args)), **kwargs}
+
+
+def _convolution_mirror(func, args, kwargs, current: Tensor, result: Tensor, where: str) -> Mirror:
+    """The transposed convolution with the layer's own weight, cropped or padded back to the input size."""
+    a = _arguments(func, _CONV_PARAMETERS, _CONV_DEFAULTS, args, kwargs)
+    if a["input"] is not current:
+        raise ValueError(f"{where}: the convolution's input is not the path to the layer")
+    weight, spatial = a["weight"], current.dim() - 2
+    kernel = weight.shape[2:]
+    stride, dilation = (_ntuple(spatial)(a[k]) for k in ("stride", "dilation"))
+    padding = a["padding"]
+    if padding == "valid":
+        padding = (0,) * spatial
+    elif padding == "same":
+        total = [d * (k - 1) for d, k in zip(dilation, kernel)]
+        if any(t % 2 for t in total):
+            raise ValueError(f"{where}: padding='same' pads this kernel unevenly, which has no transposed convolution")
+        padding = tuple(t // 2 for t in total)
+    else:
+        padding = _ntuple(spatial)(padding)
+    # The input size the strides skipped over (rows a strided kernel never reached) comes back as zeros.
+    output_padding = tuple(
+        size_in - ((size_out - 1) * s - 2 * p + d * (k - 1) + 1)
+        for size_in, size_out, s, p, d, k in zip(
+            current.shape[2:], result.shape[2:], stride, padding, dilation, kernel
+        )
+    )
+    transpose, groups = _CONVOLUTIONS[func], a["groups"]
+    return lambda signal: transpose(signal, weight, None, stride, padding, output_padding, groups, dilation)
+
+
+def _unpooling_mirror(func, args, kwargs, current: Tensor, where: str) -> Mirror:
+    """Max-unpooling: each value goes back to the position its maximum came from (the switch)."""
+    if (args[0] if args else kwargs.get("input")) is not current:
+        raise ValueError(f"{where}: the pooling's input is not the path to the layer")
+    kwargs = {k: v for k, v in kwargs.items() if k != "return_indices"}
+    _, switches = _MAX_POOLS[func](*args, **kwargs)
+    shape = current.shape
+    if switches.dim() != current.dim() or current.dim() < 3:
+        raise ValueError(f"{where}: max-pooling needs a batch-first input (N, C, ...), got shape {tuple(shape)}")
+
+    def unpool(signal: Tensor) -> Tensor:
+        # Overlapping windows can share a switch: their values add up, as in the pooling's adjoint.
+        out = signal.new_zeros(shape[0], shape[1], math.prod(shape[2:]))
+        return out.scatter_add_(2, switches.flatten(2), signal.flatten(2)).view(shape)
+
+    return unpool
+
+
+def _average_pooling_mirror(func, args, kwargs, current: Tensor, where: str) -> Mirror:
+    """The transpose of average pooling, taken as the input gradient of this linear map."""
+    if (args[0] if args else kwargs.get("input")) is not current:
+        raise ValueError(f"{where}: the pooling's input is not the path to the layer")
+    shape, rest = current.shape, args[1:]
+
+    def spread(signal: Tensor) -> Tensor:
+        with torch.enable_grad():
+            probe = signal.new_zeros(shape, requires_grad=True)
+            (transposed,) = torch.autograd.grad(func(probe, *rest, **kwargs), probe, signal)
+        return transposed
+
+    return spread
+
+
+def _batch_norm_mirror(args, kwargs, where: str) -> Mirror:
+    """BatchNorm in eval mode is a per-channel scale and shift: folded into the mirror as the scale."""
+    a = _arguments(F.batch_norm, (), {}, args, kwargs)
+    if a["training"] or a["running_var"] is None:
+        raise ValueError(
+            f"{where}: BatchNorm normalises with the batch's own statistics (training mode or "
+            "track_running_stats=False), so samples would not be reconstructed independently"
+        )
+    scale = torch.rsqrt(a["running_var"] + a["eps"])
+    if a["weight"] is not None:
+        scale = scale * a["weight"]
+    return lambda signal: signal * scale.view(1, -1, *[1] * (signal.dim() - 2))
+
+
+def _arithmetic_mirror(func, args, kwargs, current: Tensor, result: Tensor, where: str) -> Mirror:
+    """Adding a constant is dropped like a bias; multiplying or dividing by one is applied to the signal."""
+    kind = _ARITHMETIC[func]
+    first, second = args[0], args[1] if len(args) > 1 else kwargs.get("other")
+    alpha = kwargs.get("alpha", 1)
+    if (first is current) == (second is current) or result.shape != current.shape or kwargs.get("rounding_mode"):
+        raise ValueError(
+            f"{where}: {_name(func)} is only mirrored between the path to the layer and a constant of "
+            "broadcastable shape"
+        )
+    other = second if first is current else first
+    if kind in ("add", "sub", "rsub"):
+        # Coefficient of the path in first + alpha * second, first - alpha * second, second - alpha * first.
+        sign = {"add": (1, alpha), "sub": (1, -alpha), "rsub": (-alpha, 1)}[kind][0 if first is current else 1]
+        return lambda signal: signal * sign
+    if kind == "div" and first is not current:
+        raise ValueError(f"{where}: dividing by the path to the layer has no linear mirror")
+    return (lambda signal: signal * other) if kind == "mul" else (lambda signal: signal / other)
+
+
+def _mirror_of(func, args, kwargs, current: Tensor, result, where: str) -> tuple[Mirror, Tensor]:
+    """The map that mirrors ``func`` in the DeconvNet, and the tensor the path continues with."""
+    output = result[0] if isinstance(result, tuple) else result
+    if func in _CONVOLUTIONS:
+        return _convolution_mirror(func, args, kwargs, current, output, where), output
+    if func is F.linear:
+        a = _arguments(func, ("input", "weight", "bias"), {"bias": None}, args, kwargs)
+        if a["input"] is not current:
+            raise ValueError(f"{where}: the linear layer's input is not the path to the layer")
+        weight = a["weight"]
+        return (lambda signal: signal @ weight), output
+    if func in _RECTIFIERS:
+        # Zeiler & Fergus pass the reconstruction through a ReLU, whatever the forward signal was.
+        return (lambda signal: signal.clamp(min=0)), output
+    if func in _MAX_POOLS:
+        return _unpooling_mirror(func, args, kwargs, current, where), output
+    if func in _AVG_POOLS:
+        return _average_pooling_mirror(func, args, kwargs, current, where), output
+    if func in _RESHAPES:
+        if args[0] is not current:
+            raise ValueError(f"{where}: {_name(func)} does not reshape the path to the layer")
+        shape = current.shape
+        return (lambda signal: signal.reshape(shape)), output
+    if func in _DROPOUTS:
+        if _arguments(func, (), {}, args, kwargs)["training"]:
+            raise ValueError(f"{where}: dropout in training mode is random; call it with training=self.training")
+        return (lambda signal: signal), output
+    if func is F.batch_norm:
+        return _batch_norm_mirror(args, kwargs, where), output
+    if func in _ARITHMETIC:
+        return _arithmetic_mirror(func, args, kwargs, current, output, where), output
+    if func in _OTHER_ACTIVATIONS:
+        raise ValueError(
+            f"DeconvNetReconstruction cannot mirror {_name(func)} in {where}: the DeconvNet rectifies the signal "
+            "at ReLUs and has no rule for other activations"
+        )
+    raise ValueError(f"DeconvNetReconstruction cannot mirror {_name(func)} in {where}; {_SUPPORTED}")
+
+
+class _PathRecorder(TorchFunctionMode):
+    """Follows the input through every torch call of the forward pass and notes each call's mirror.
+
+    Seeing calls rather than modules catches functional ReLUs, pooling and flattening written in a
+    ``forward`` as well as modules, and any call that combines the path with an earlier tensor of it
+    (a residual addition, a concatenation) is refused instead of silently ignored.
+    """
+
+    def __init__(self, inputs: Tensor, where: Callable[[], str]):
+        super().__init__()
+        self.path = [inputs]
+        self.mirrors: list[Mirror] = []
+        self.where = where
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        result = func(*args, **kwargs)
+        if not any(isinstance(r, Tensor) for r in tree_flatten(result)[0]):
+            return result  # shape and dtype queries
+        current, operands = self.path[-1], tree_flatten((args, kwargs))[0]
+        if any(o is earlier for o in operands for earlier in self.path[:-1]):
+            raise ValueError(
+                f"{_name(func)} in {self.where()} uses an earlier tensor of the path to the layer (a residual "
+                "connection or a branch): DeconvNetReconstruction needs a chain of layers from the input to the layer"
+            )
+        if not any(o is current for o in operands):
+            return result  # work on parameters or constants, off the path
+        mirror, output = _mirror_of(func, args, kwargs, current, result, self.where())
+        self.mirrors.append(mirror)
+        if output is not current:  # in-place calls continue with the same tensor
+            self.path.append(output)
+        return result
 
 
 class DeconvNetReconstruction:
-    """Zeiler & Fergus 2014: map a layer's response back to input space with a mirrored network.
+    """Zeiler & Fergus 2014: project a layer's response back to the input space with a mirrored network.
 
-    The report's section 2.2.2 and Fig. 8. The forward pass records, for every module between the input
-    and ``layer``, its input and output, and for max-pooling the switches (where each maximum came
-    from). The mirrored pass then runs the modules in reverse order: max-unpooling puts each value back
-    at its switch, a ReLU rectifies the signal, a convolution or linear layer is replaced by its
-    transpose with the model's own weights (biases are not added back: the mirror maps signals, not
-    activations), Flatten is undone and dropout in eval mode is the identity.
+    The report's section 2.2.2 and Fig. 8 (Zeiler & Fergus, *Visualizing and Understanding
+    Convolutional Networks*, ECCV 2014, section 2.1). The forward pass runs up to ``layer`` and records
+    every call on the way; the DeconvNet then undoes them in reverse order:
 
-    The path from the input to ``layer`` must be a chain of modules (each consuming the previous one's
-    output) of the kinds above; anything else — a residual addition, a functional call between modules,
-    BatchNorm, another layer type — raises an error naming the module.
+    - max-pooling -> max-unpooling with the *switches* (argmax positions) recorded in the forward pass;
+      average pooling (not in the paper, but linear) -> its transpose;
+    - ReLU -> ReLU of the reconstructed signal (LeakyReLU and ReLU6 are rectified the same way);
+    - convolution -> transposed convolution with the model's own weights (``F.conv_transpose2d``),
+      linear -> multiplication by the transposed weight matrix;
+    - flatten / reshape -> reshape back; dropout (eval mode) -> identity; BatchNorm (eval mode) -> its
+      per-channel scale, i.e. folded into the neighbouring transposed convolution.
+
+    Biases (and BatchNorm shifts, constants added to the input) are not added back: the DeconvNet maps a
+    feature pattern back to pixels, and a bias is not part of any pattern; Zeiler & Fergus use the
+    filters alone. With this choice the mirror of a convolution, linear layer or max-pooling is exactly
+    its gradient with respect to its input, so the reconstruction equals the ``Deconvolution``
+    backward pass seeded with the layer's response (a property the tests check against Captum).
+
+    The model runs in eval mode. The path from the input to ``layer`` must be a chain: layers given as
+    modules or functional calls at any nesting depth, but no residual addition, concatenation or other
+    branch. Anything that cannot be mirrored raises ``ValueError`` naming the call and the module it
+    runs in. A module used several times is taken at its first call.
 
     Parameters
     ----------
@@ -44,113 +301,69 @@ class DeconvNetReconstruction:
         The network; left unchanged.
     layer : nn.Module or str
         The layer whose response is reconstructed, as a module of ``model`` or its dotted name
-        (e.g. ``"features.4"``).
+        (e.g. ``"features.1"``). For the paper's setting, choose the ReLU after a convolution (the
+        rectified feature maps); a convolution itself gives its raw response, negative values included.
+
+    Examples
+    --------
+    >>> deconvnet = DeconvNetReconstruction(model, "features.1")          # doctest: +SKIP
+    >>> full = deconvnet.reconstruct(images)                              # doctest: +SKIP
+    >>> per_filter = deconvnet.reconstruct(images, filter=3)              # doctest: +SKIP
+    >>> strongest = deconvnet.reconstruct(images, filter=3, keep="max")   # doctest: +SKIP
     """
 
-    def __init__(self, model: nn.Module, layer):
+    def __init__(self, model: nn.Module, layer: nn.Module | str):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.layer_name, self.layer = find_layer(model, layer)
 
-    def _record(self, inputs: torch.Tensor) -> list[_Step]:
-        steps: list[_Step] = []
-        names = {module: name for name, module in self.model.named_modules()}
+    def _record(self, inputs: Tensor) -> tuple[list[Mirror], Tensor]:
+        """Run the model up to the layer; return the mirrors of the calls on the way and the layer's response."""
+        running: list[tuple[str, nn.Module]] = []  # the modules whose forward is running, innermost last
+        recorder = _PathRecorder(inputs, lambda: _module_label(*(running[-1] if running else ("", self.model))))
+        response: list[Tensor] = []
 
-        class _Reached(Exception):
-            pass
-
-        def record(module, args, output):
-            steps.append(_Step(names[module], module, args[0], output))
-            if module is self.layer:
-                raise _Reached
-
-        leaves = [m for m in self.model.modules() if not list(m.children()) or m is self.layer]
-        with borrowed(self.model):
-            self.model.eval()  # the mirror treats dropout as the identity and BatchNorm is rejected anyway
-            for module in leaves:
-                module.register_forward_hook(record)
-            try:
-                with torch.no_grad():
-                    self.model(inputs)
-            except _Reached:
-                pass
-            else:
-                raise ValueError(f"the forward pass never reached layer {self.layer_name!r}")
-        if steps[0].inputs is not inputs:
-            raise ValueError(
-                f"{steps[0].name!r} is not applied to the model's input: the path to the layer must be a chain of modules"
-            )
-        for previous, step in zip(steps, steps[1:]):
-            if step.inputs is not previous.output:
+        def reached(module, args, output):
+            if output is not recorder.path[-1]:
                 raise ValueError(
-                    f"module {step.name!r} does not consume the output of {previous.name!r} (a functional call or a "
-                    "branch lies between them): DeconvNetReconstruction needs a chain of modules up to the layer"
+                    f"the output of layer {self.layer_name!r} is not the end of the path from the input "
+                    "(the layer returns a tuple or a tensor computed beside the path)"
                 )
-        return steps
+            response.append(output)
+            raise _LayerReached
+
+        def enter(module, args, name):
+            running.append((name, module))
+
+        def leave(module, args, output):
+            running.pop()
+
+        for name, module in self.model.named_modules():
+            module.register_forward_pre_hook(partial(enter, name=name))
+            module.register_forward_hook(leave, always_call=True)
+        self.layer.register_forward_hook(reached, prepend=True)
+        self.model.eval()  # dropout off, BatchNorm on its running statistics: samples stay independent
+        try:
+            with recorder:
+                self.model(inputs)
+        except _LayerReached:
+            return recorder.mirrors, response[0]
+        raise ValueError(f"the forward pass never reached layer {self.layer_name!r}")
 
     @staticmethod
-    def _mirror(step: _Step, signal: torch.Tensor) -> torch.Tensor:
-        module = step.module
-        if isinstance(module, _ACTIVATIONS):
-            return signal.clamp(min=0)
-        if isinstance(module, _IDENTITIES):
-            return signal
-        if isinstance(module, nn.Flatten):
-            return signal.reshape(step.inputs.shape)
-        if isinstance(module, nn.MaxPool2d):
-            _, switches = F.max_pool2d(
-                step.inputs, module.kernel_size, module.stride, module.padding, module.dilation,
-                ceil_mode=module.ceil_mode, return_indices=True,
-            )
-            return F.max_unpool2d(
-                signal, switches, module.kernel_size, module.stride, module.padding, output_size=step.inputs.shape[-2:]
-            )
-        if isinstance(module, nn.Conv2d):
-            if module.padding_mode != "zeros" or isinstance(module.padding, str) and module.padding != "valid":
-                raise ValueError(f"module {step.name!r}: only zero padding given as numbers is supported")
-            return torch.nn.grad.conv2d_input(
-                step.inputs.shape, module.weight, signal, module.stride, module.padding, module.dilation, module.groups
-            )
-        if isinstance(module, nn.Linear):
-            return signal @ module.weight
-        raise ValueError(
-            f"DeconvNetReconstruction cannot mirror module {step.name!r} ({type(module).__name__}); supported: Conv2d, "
-            "Linear, MaxPool2d, ReLU, ReLU6, LeakyReLU, Flatten, Dropout in eval mode"
-        )
-
-    def reconstruct(self, inputs: torch.Tensor, filter: int | None = None, keep: str = "all") -> torch.Tensor:
-        """Project the layer's response (or one filter of it) back to the input space.
-
-        Parameters
-        ----------
-        inputs : Tensor
-            Batch ``(N, ...)``.
-        filter : int or sequence of int, optional
-            Keep only this channel (feature map or unit) of the layer's response, one for all samples or
-            one per sample: the partial reconstruction of one filter (report Fig. 8, right), or of the
-            predicted class's unit at the output layer. ``None`` keeps every channel.
-        keep : str
-            ``"all"`` keeps the whole response (of ``filter`` if given); ``"max"`` keeps only its
-            strongest activation per sample, Zeiler & Fergus's projection of a single activation.
-
-        Returns
-        -------
-        Tensor with the shape of ``inputs``
-        """
-        inputs = check_inputs(inputs)
-        if keep not in KEEP:
-            raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
-        steps = self._record(inputs)
-        response = steps[-1].output
-        signal = response.clone()
+    def _select(response: Tensor, filter, keep: str, layer_name: str) -> Tensor:
+        """The part of the response to project: every channel or one per sample, all of it or its maximum."""
+        signal = response
         if filter is not None:
-            channels, n = response.shape[1], response.shape[0]
+            n, channels = response.shape[:2]
             filters = torch.as_tensor(filter, device=response.device).reshape(-1)
             if filters.is_floating_point() or filters.dtype == torch.bool or filters.numel() not in (1, n):
                 raise ValueError(f"filter must be an int or one int per sample (N = {n}), got {filter!r}")
             if ((filters < 0) | (filters >= channels)).any():
-                raise ValueError(f"filter must be a channel index in 0..{channels - 1} of layer {self.layer_name!r}, got {filter!r}")
+                raise ValueError(
+                    f"filter must be a channel index in 0..{channels - 1} of layer {layer_name!r}, got {filter!r}"
+                )
             rows = torch.arange(n, device=response.device)
             filters = filters.expand(n)
             signal = torch.zeros_like(response)
@@ -159,9 +372,38 @@ class DeconvNetReconstruction:
             flat = signal.flatten(1)
             strongest = flat.argmax(1, keepdim=True)
             signal = torch.zeros_like(flat).scatter_(1, strongest, flat.gather(1, strongest)).view_as(signal)
-        with torch.no_grad():
-            for step in reversed(steps):
-                signal = self._mirror(step, signal)
+        return signal
+
+    def reconstruct(self, inputs: Tensor, filter=None, keep: str = "all") -> Tensor:
+        """Project the layer's response, or one filter of it, back to the input space.
+
+        Parameters
+        ----------
+        inputs : Tensor
+            Batch ``(N, ...)``; the samples are reconstructed independently.
+        filter : int, sequence of int or LongTensor, optional
+            Keep only this channel (feature map, or unit of a linear layer) of the layer's response and
+            set the others to zero — the partial reconstruction of one filter (report Fig. 8, right).
+            One index for every sample or one per sample (e.g. each sample's predicted class at the
+            output layer). ``None`` keeps every channel: the full reconstruction (Fig. 8, left).
+        keep : {"all", "max"}
+            ``"all"`` projects the whole response (of ``filter`` if given); ``"max"`` only its strongest
+            activation per sample, all others set to zero, as Zeiler & Fergus project single
+            activations.
+
+        Returns
+        -------
+        Tensor
+            The reconstruction, with the shape, dtype and device of ``inputs``.
+        """
+        inputs = check_inputs(inputs)
+        if keep not in KEEP:
+            raise ValueError(f"keep must be one of {KEEP}, got {keep!r}")
+        with borrowed(self.model), torch.no_grad():
+            mirrors, response = self._record(inputs)
+            signal = self._select(response, filter, keep, self.layer_name)
+            for mirror in reversed(mirrors):
+                signal = mirror(signal)
         return signal
 
     def __repr__(self) -> str:
