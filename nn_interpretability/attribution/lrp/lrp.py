@@ -1,0 +1,546 @@
+"""Layer-wise relevance propagation and deep Taylor decomposition in one modified backward pass.
+
+Bach et al. 2015, Montavon et al. 2017 and 2019; the textbook's eq. 9.18–9.29, the report's section
+2.2.4–2.2.5 (eq. 9–22). The relevance of the explained class starts as the class's logit (eq. 9.20)
+and flows backward layer by layer (eq. 9.18); each layer's modified backward pass is its rule, so a
+single ``torch.autograd.grad`` call explains any graph: nested modules, reused modules, functional and
+in-place activations, residual additions.
+
+How each operation of the forward pass is treated
+-------------------------------------------------
+The forward pass runs under a :class:`torch.overrides.TorchFunctionMode` that sees every call,
+whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
+
+- ``F.linear`` / ``F.conv1d/2d/3d`` with a weight of the model (``nn.Linear``, ``nn.Conv*`` and
+  subclasses such as TensorFlow-style 'SAME' convolutions): the rule its composite assigns.
+- eval-mode ``F.batch_norm``: folded into the layer whose output it normalises
+  (:class:`~nn_interpretability.attribution.lrp.canonizers.MergeBatchNorm`), otherwise a per-channel
+  affine layer with the composite's rule (``Pass()`` by default).
+- activations (ReLU, ReLU6, LeakyReLU, sigmoid, tanh, PReLU, ...), dropout and scaling by a constant
+  (``x * c``, ``x / c``): relevance passes through unchanged, as for a diagonal layer
+  (:mod:`~nn_interpretability.core.activations` finds every activation call).
+- max-pooling: winner-take-all (its gradient routes the relevance to the maximum).
+- average pooling, ``sum`` and ``mean``, and residual additions ``a + b`` of two activations: the sum
+  rule ``R_i = x_i R / sum_k x_k`` (stabilised with the composite's ``stabilizer``), i.e. every summand
+  gets relevance in proportion to its contribution (Zennit's ``Norm``); ``a - b`` is ``a + (-b)``.
+- reshaping, flattening, concatenation, slicing, padding, upsampling: their gradient, which moves the
+  relevance without changing its sum.
+- anything with no rule raises instead of returning a wrong map: a parametrised operation the package
+  does not know (map it in a composite, e.g. to ``Pass()``), products of two activations (gating,
+  attention), ``softmax``, ``exp``, ``log``, ``pow``.
+
+In-place additions, scalings and activations (``out += identity``, ``relu_``) run out of place while
+LRP holds the model: their results are used as Python's augmented assignment and ``nn.ReLU(inplace=True)``
+use them; code that relies on the side effect alone is not supported.
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+
+from ...core.activations import intercept_activations
+from ...core.base import Attribution, Target, check_inputs, forward_scores, resolve_target
+from ...core.hooks import borrowed
+from ...core.registry import register_method
+from .canonizers import MergeBatchNorm, batch_norm_layer
+from .composites import Composite, EpsilonPlusFlat, Layer, ReportComposite
+from .rules import AlphaBeta, Epsilon, Gamma, LinearLayer, OpaqueLayer, Pass, Rule, ZBox, quotient
+
+_T = torch.Tensor
+
+_LINEAR_CALLS = {F.linear: "linear", torch.conv1d: "conv1d", torch.conv2d: "conv2d", torch.conv3d: "conv3d"}
+_CONV_ARGUMENTS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
+_CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
+
+_SUM_CALLS = {
+    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
+    F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
+    torch.sum, _T.sum, torch.mean, _T.mean,
+}  # fmt: skip
+
+# Additions and subtractions: func -> (index of the left operand, index of the right one, sign of the right).
+_ADDITIONS = {
+    **dict.fromkeys([torch.add, _T.add, _T.__add__, _T.__iadd__, _T.add_], (0, 1, 1.0)),
+    **dict.fromkeys([torch.sub, _T.sub, _T.__sub__, _T.__isub__, _T.sub_], (0, 1, -1.0)),
+    _T.__radd__: (1, 0, 1.0),
+    _T.__rsub__: (1, 0, -1.0),
+}
+_IN_PLACE = {
+    _T.__iadd__: torch.add, _T.add_: torch.add, _T.__isub__: torch.sub, _T.sub_: torch.sub,
+    _T.__imul__: torch.mul, _T.mul_: torch.mul, _T.__itruediv__: torch.div, _T.div_: torch.div,
+}  # fmt: skip
+_PRODUCTS = {torch.mul, _T.mul, _T.__mul__, _T.__rmul__, _T.__imul__, _T.mul_}
+_QUOTIENTS = {torch.div, torch.true_divide, _T.div, _T.__truediv__, _T.__itruediv__, _T.div_}
+_DROPOUTS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout}
+_NO_RULE = {
+    torch.softmax, F.softmax, _T.softmax, torch.log_softmax, F.log_softmax, _T.log_softmax,
+    torch.exp, _T.exp, torch.log, _T.log, torch.pow, _T.pow, _T.__pow__, _T.__rpow__,
+    torch.sqrt, _T.sqrt, torch.rsqrt, _T.rsqrt, _T.__rtruediv__,
+    torch.matmul, _T.matmul, _T.__matmul__, torch.bmm, torch.einsum,
+}  # fmt: skip
+
+
+def _name(func) -> str:
+    return getattr(func, "__name__", repr(func))
+
+
+def _requires_grad(value) -> bool:
+    return isinstance(value, torch.Tensor) and value.requires_grad
+
+
+def _flat(args, kwargs) -> list:
+    values = []
+    for value in (*args, *kwargs.values()):
+        values.extend(value if isinstance(value, (list, tuple)) else [value])
+    return values
+
+
+@dataclass
+class _Call:
+    """One call of a layer in the forward pass and, once assigned, its rule."""
+
+    name: str
+    module: nn.Module
+    kind: str
+    position: int | None
+    layer: LinearLayer | OpaqueLayer
+    rule: Rule | None = None
+
+
+class _LayerRule(torch.autograd.Function):
+    """Forward: the layer's own output. Backward: the relevance its rule gives the layer's input."""
+
+    @staticmethod
+    def forward(ctx, a, call, compute):
+        output = compute()
+        if not isinstance(output, torch.Tensor):
+            raise NotImplementedError(f"{call.layer} returns {type(output).__name__}; LRP supports tensor outputs")
+        ctx.call = call
+        ctx.save_for_backward(a, output)
+        return output
+
+    @staticmethod
+    def backward(ctx, relevance):
+        a, z = ctx.saved_tensors
+        return ctx.call.rule.relevance(ctx.call.layer, a, z, relevance), None, None
+
+
+class _PassThrough(torch.autograd.Function):
+    """Forward: ``call(x)``. Backward: relevance passes through unchanged (activations, dropout, scaling)."""
+
+    @staticmethod
+    def forward(ctx, x, call):
+        return call(x)
+
+    @staticmethod
+    def backward(ctx, relevance):
+        return relevance, None
+
+
+class _SumRule(torch.autograd.Function):
+    """The sum rule for pooling and reductions: ``R_i = x_i sum_j dy_j/dx_i R_j / y_j`` (Zennit's ``Norm``)."""
+
+    @staticmethod
+    def forward(ctx, x, call, stabilizer):
+        y = call(x)
+        ctx.call, ctx.stabilizer = call, stabilizer
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, relevance):
+        x, y = ctx.saved_tensors
+        s = quotient(relevance, y, ctx.stabilizer)
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_(True)
+            (share,) = torch.autograd.grad(ctx.call(probe), probe, s)
+        return x * share, None, None
+
+
+class _ResidualSum(torch.autograd.Function):
+    """``y = a + sign b``; relevance split by contributions: ``R_a = a R / y``, ``R_b = sign b R / y``."""
+
+    @staticmethod
+    def forward(ctx, a, b, sign, stabilizer):
+        y = torch.add(a, b, alpha=sign)
+        ctx.sign, ctx.stabilizer = sign, stabilizer
+        ctx.save_for_backward(a, b, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, relevance):
+        a, b, y = ctx.saved_tensors
+        s = quotient(relevance, y, ctx.stabilizer)
+        return (a * s).sum_to_size(a.shape), (ctx.sign * b * s).sum_to_size(b.shape), None, None
+
+
+def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor:
+    # Max-pooling is intercepted with the activations; its own gradient is the winner-take-all rule.
+    if name == "max_pool" or not x.requires_grad:
+        return call(x)
+    return _PassThrough.apply(x, call)
+
+
+def _bind(func, args, kwargs) -> inspect.BoundArguments:
+    bound = inspect.signature(func).bind(*args, **kwargs)
+    bound.apply_defaults()
+    return bound
+
+
+class _Tracer(TorchFunctionMode):
+    """Sees every call of one forward pass and gives each the backward pass of its LRP treatment."""
+
+    def __init__(self, model: nn.Module, stabilizer: float, merge: MergeBatchNorm | None):
+        super().__init__()
+        self.stabilizer = stabilizer
+        self.merge = merge
+        self.owners: dict[int, tuple[str, nn.Module]] = {}
+        for name, module in model.named_modules():
+            for tensor in (*module._parameters.values(), *module._buffers.values()):
+                if tensor is not None:
+                    self.owners.setdefault(id(tensor), (name, module))
+        self.calls: list[_Call] = []
+        self.positions = 0
+        # Outputs of layer calls, by identity, so that a BatchNorm can find the layer it follows.
+        self.outputs: dict[int, tuple[torch.Tensor, _Call, torch.Tensor]] = {}
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        values = _flat(args, kwargs)
+        if not any(_requires_grad(value) for value in values):
+            return func(*args, **kwargs)
+        if func in _LINEAR_CALLS:
+            return self._linear(func, args, kwargs)
+        if func is F.batch_norm:
+            return self._batch_norm(func, args, kwargs)
+        if func in _SUM_CALLS and _requires_grad(args[0] if args else kwargs.get("input")):
+            rest = args[1:]
+            return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
+        if func in _ADDITIONS:
+            return self._addition(func, args, kwargs)
+        if func in _PRODUCTS or func in _QUOTIENTS:
+            return self._scaling(func, args, kwargs)
+        if func in _DROPOUTS or func is torch.prelu:
+            return self._pass_through(func, args, kwargs)
+        if func in _NO_RULE:
+            raise NotImplementedError(
+                f"LRP has no rule for {_name(func)} inside the model. LRP explains the logits of a network of "
+                "linear layers, activations, pooling and additions: remove a final softmax from the model; "
+                "products of activations (gating, attention) and other nonlinear arithmetic are not supported"
+            )
+        owned = [value for value in values if isinstance(value, torch.Tensor) and id(value) in self.owners]
+        if owned:
+            return self._opaque(func, args, kwargs, owned[0])
+        return func(*args, **kwargs)
+
+    def _owner(self, tensor) -> tuple[str, nn.Module] | None:
+        return self.owners.get(id(tensor)) if isinstance(tensor, torch.Tensor) else None
+
+    def _record(self, call: _Call, a: torch.Tensor, compute: Callable) -> torch.Tensor:
+        self.calls.append(call)
+        output = _LayerRule.apply(a, call, compute)
+        self.outputs[id(output)] = (output, call, a)
+        return output
+
+    def _linear(self, func, args, kwargs):
+        names = _CONV_ARGUMENTS if func is not F.linear else _CONV_ARGUMENTS[:3]
+        bound = {**{n: _CONV_DEFAULTS[n] for n in names[2:]}, **dict(zip(names, args)), **kwargs}
+        a, weight, bias = bound["input"], bound["weight"], bound["bias"]
+        owner = self._owner(weight)
+        if owner is None or not _requires_grad(a) or _requires_grad(bias):
+            raise NotImplementedError(
+                f"the model calls {_name(func)} with a weight that is not a parameter of the model (or on a "
+                "computed weight); LRP finds layers by their parameters: use nn.Linear / nn.Conv modules"
+            )
+        kind = _LINEAR_CALLS[func]
+        options = {n: bound[n] for n in names[3:]}
+        call = _Call(*owner, "linear" if kind == "linear" else "conv", self.positions, LinearLayer(kind, weight, bias, options))
+        self.positions += 1
+        return self._record(call, a, lambda: func(*args, **kwargs))
+
+    def _batch_norm(self, func, args, kwargs):
+        bound = _bind(func, args, kwargs).arguments
+        x = bound["input"]
+        owner = self._owner(bound["weight"]) or self._owner(bound["running_mean"])
+        label = f"{owner[0] or '<model>'!r} ({type(owner[1]).__name__})" if owner else "F.batch_norm"
+        if bound["training"] or bound["running_mean"] is None:
+            raise ValueError(
+                f"BatchNorm {label} normalises with batch statistics; LRP folds BatchNorm with its running "
+                "statistics, so put the model in eval mode (model.eval()) first"
+            )
+        if owner is None or not _requires_grad(x):
+            raise NotImplementedError(f"LRP cannot place the batch_norm call {label}; use nn.BatchNorm modules")
+        scale = batch_norm_layer(
+            bound["running_mean"], bound["running_var"], bound["weight"], bound["bias"], bound["eps"]
+        )
+        compute = lambda: func(*args, **kwargs)  # noqa: E731
+        produced = self.outputs.get(id(x))
+        if self.merge is not None and produced is not None and produced[0] is x:
+            _, before, a = produced
+            merged = self.merge.merge(before.layer, scale, x)
+            if merged is not None:
+                return self._record(_Call(before.name, before.module, before.kind, before.position, merged), a, compute)
+        return self._record(_Call(*owner, "batch_norm", None, scale), x, compute)
+
+    def _addition(self, func, args, kwargs):
+        left, right, sign = _ADDITIONS[func]
+        operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
+        a, b = operands[left], operands[right]
+        if _requires_grad(a) and _requires_grad(b):
+            sign *= kwargs.get("alpha", 1)
+            return _ResidualSum.apply(a, b, sign, self.stabilizer)
+        for operand in (a, b):
+            if self._owner(operand) is not None:
+                return self._opaque(func, args, kwargs, operand)
+        return _IN_PLACE.get(func, func)(*args, **kwargs)
+
+    def _scaling(self, func, args, kwargs):
+        operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
+        x, c = operands[0], operands[1]
+        if _requires_grad(x) and _requires_grad(c):
+            what = "product" if func in _PRODUCTS else "quotient"
+            raise NotImplementedError(
+                f"LRP has no rule for the {what} of two activations ({_name(func)}), e.g. gating or attention"
+            )
+        if func in _PRODUCTS and _requires_grad(c):
+            x, c = c, x
+        if not _requires_grad(x) or kwargs.get("rounding_mode") is not None:
+            raise NotImplementedError(f"LRP has no rule for {_name(func)} with an activation in the denominator")
+        if self._owner(c) is not None:
+            return self._opaque(func, args, kwargs, c)
+        out_of_place = _IN_PLACE.get(func, func)
+        return _PassThrough.apply(x, lambda t: out_of_place(t, c))
+
+    def _pass_through(self, func, args, kwargs):
+        if func is not torch.prelu:
+            bound = _bind(func, args, kwargs)
+            if not bound.arguments["training"]:
+                return func(*args, **kwargs)  # eval-mode dropout is the identity
+            bound.arguments["inplace"] = False
+            args, kwargs = bound.args, bound.kwargs
+        rest = args[1:]
+        return _PassThrough.apply(args[0], lambda t: func(t, *rest, **kwargs))
+
+    def _opaque(self, func, args, kwargs, parameter):
+        name, module = self.owners[id(parameter)]
+        inputs = [value for value in _flat(args, kwargs) if _requires_grad(value)]
+        if len(inputs) != 1:
+            raise NotImplementedError(
+                f"module {name or '<model>'!r} ({type(module).__name__}) combines several activations in "
+                f"{_name(func)}; LRP has no rule for it"
+            )
+        call = _Call(name, module, "other", None, OpaqueLayer(_name(func)))
+        return self._record(call, inputs[0], lambda: func(*args, **kwargs))
+
+
+def _as_layers(calls: Sequence[_Call], count: int) -> list[Layer]:
+    return [Layer(call.name, call.module, call.kind, call.position, count) for call in calls]
+
+
+@register_method("lrp")
+class LRP(Attribution):
+    """Layer-wise relevance propagation: the target logit redistributed layer by layer to the input.
+
+    Bach et al. 2015; the textbook's eq. 9.18–9.29 and the report's section 2.2.5 (eq. 14–22). The
+    relevance starts as the target logit on the target class (eq. 9.20) and every layer shares the
+    relevance of its outputs among its inputs by its rule (eq. 9.18); the result has the input's shape.
+    Relevance is conserved layer by layer (eq. 9.21, 14–16) for rules with ``bias=False`` and zero
+    stabilisers; the ``return_convergence_delta`` of :meth:`attribute` reports how far from it a
+    configuration is.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier returning logits ``(N, C)``, built from the layers listed in the module
+        documentation (any nesting, functional or in-place activations, residual additions, BatchNorm).
+    rule : Rule, optional
+        One rule for every linear and convolutional layer, e.g. ``Epsilon(0)`` for LRP-0.
+    composite : Composite, optional
+        Rules per layer (:mod:`~nn_interpretability.attribution.lrp.composites`). Give ``rule`` or
+        ``composite``, not both; with neither, :class:`EpsilonPlusFlat` is used.
+    canonizers : sequence of MergeBatchNorm, optional
+        Model rewrites for the LRP backward pass; default ``(MergeBatchNorm(),)``, ``()`` for none.
+
+    Examples
+    --------
+    >>> lrp = LRP(model, composite=EpsilonGammaBox(low=0.0, high=1.0))     # doctest: +SKIP
+    >>> relevance = lrp.attribute(images, target=labels)                     # doctest: +SKIP
+    """
+
+    def __init__(self, model: nn.Module, rule: Rule | None = None, composite: Composite | None = None, canonizers=None):
+        super().__init__(model)
+        if rule is not None and composite is not None:
+            raise ValueError("give LRP either one rule for every layer (rule=...) or a composite (composite=...), not both")
+        if rule is not None and not isinstance(rule, Rule):
+            raise TypeError(f"rule must be an LRP rule such as Epsilon(0.25), got {rule!r}")
+        if composite is not None and not isinstance(composite, Composite):
+            raise TypeError(
+                f"composite must be a nn_interpretability LRP composite (Composite, EpsilonGammaBox, ...), got {composite!r}"
+            )
+        if composite is None:
+            composite = Composite(default=rule) if rule is not None else EpsilonPlusFlat()
+        self.composite = composite
+        self.canonizers = (MergeBatchNorm(),) if canonizers is None else tuple(canonizers)
+        for canonizer in self.canonizers:
+            if not isinstance(canonizer, MergeBatchNorm):
+                raise TypeError(f"canonizers must be MergeBatchNorm instances, got {canonizer!r}")
+
+    def attribute(
+        self, inputs: torch.Tensor, target: Target = None, return_convergence_delta: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Relevance of every input feature for the target logit, with the shape of ``inputs``.
+
+        Parameters
+        ----------
+        inputs : Tensor
+            Batch ``(N, ...)``.
+        target : None, int, sequence or LongTensor
+            Class per sample; None explains the predicted class.
+        return_convergence_delta : bool
+            Also return ``sum(relevance) - f_c(x)`` per sample: 0 where relevance is conserved.
+        """
+        inputs = check_inputs(inputs)
+        with borrowed(self.model):
+            x = inputs.detach().requires_grad_(True)
+            output, _ = self._forward(x)
+            indices = resolve_target(target, output)
+            logit = output.detach().gather(1, indices[:, None])
+            start = torch.zeros_like(output).scatter_(1, indices[:, None], logit)
+            try:
+                (relevance,) = torch.autograd.grad(output, x, start, allow_unused=True)
+            except RuntimeError as error:
+                if "modified by an inplace operation" not in str(error):
+                    raise
+                raise ValueError(
+                    "the model modifies a layer's output in place (e.g. x.clamp_(), x[...] = v), which LRP needs "
+                    "for its backward pass; write the operation out of place"
+                ) from error
+        if relevance is None:
+            raise ValueError("the model's output does not depend on its input")
+        if not torch.isfinite(relevance).all():
+            raise RuntimeError(
+                "LRP produced non-finite relevance (a denominator vanished or overflowed); use epsilon or "
+                "stabilizer > 0 in the rules"
+            )
+        if return_convergence_delta:
+            return relevance, relevance.flatten(1).sum(1) - logit.squeeze(1)
+        return relevance
+
+    def layer_rules(self, inputs: torch.Tensor) -> list[tuple[str, str, int | None, Rule]]:
+        """The rule each layer call gets on ``inputs``: ``(name, kind, position, rule)`` in forward order.
+
+        A BatchNorm folded into the layer before it appears with that layer's name; one forward pass,
+        no backward pass.
+        """
+        inputs = check_inputs(inputs)
+        with borrowed(self.model):
+            _, tracer = self._forward(inputs.detach().requires_grad_(True))
+        seen, table = set(), []
+        for call in tracer.calls:
+            key = (call.name, call.kind, call.position)
+            if key not in seen:
+                seen.add(key)
+                table.append((call.name, call.kind, call.position, call.rule))
+        return table
+
+    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, _Tracer]:
+        merge = next(iter(self.canonizers), None)
+        tracer = _Tracer(self.model, self.composite.stabilizer, merge)
+        with intercept_activations(_pass_activation), tracer:
+            output = forward_scores(self.model, x)
+        tracer.outputs.clear()
+        layers = _as_layers(tracer.calls, tracer.positions)
+        for call, layer, rule in zip(tracer.calls, layers, self.composite.assign(layers)):
+            if rule is None:
+                raise ValueError(_missing_rule(layer))
+            if not isinstance(rule, Rule):
+                raise TypeError(f"the composite gave {layer.label} {rule!r}, which is not an LRP rule")
+            if isinstance(call.layer, OpaqueLayer) and not isinstance(rule, Pass):
+                raise ValueError(
+                    f"{layer.label} calls {call.layer.operation}, which only Pass() can handle, but the composite gave it {rule!r}"
+                )
+            call.rule = rule
+        return output, tracer
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({type(self.model).__name__}, composite={self.composite!r})"
+
+
+def _missing_rule(layer: Layer) -> str:
+    if layer.kind in ("linear", "conv"):
+        return (
+            f"LRP has no rule for layer {layer.label} at layer position {layer.position} of {layer.count}; "
+            f"map it in the composite, e.g. Composite({{nn.{type(layer.module).__name__}: Epsilon()}}), "
+            f"Composite({{{layer.name!r}: Epsilon()}}) or Composite(..., default=Epsilon())"
+        )
+    return (
+        f"LRP has no rule for module {layer.label}; map it in a composite, e.g. "
+        f"LRP(model, composite=Composite({{{layer.name!r}: Pass()}}, default=Epsilon())) to pass relevance "
+        "through it unchanged"
+    )
+
+
+@register_method("deep-taylor")
+class DeepTaylor(LRP):
+    """Deep Taylor decomposition: the z+ rule (LRP-alpha1-beta0) on hidden layers, z^B on the input layer.
+
+    Montavon et al. 2017; the report's section 2.2.4, eq. 9–13: a first-order Taylor expansion of each
+    neuron's relevance at a root point on the layer below gives ``R_j = sum_k a_j w_jk^+ / sum_j a_j
+    w_jk^+ R_k``, the z+ rule, and the box-constrained root point of the input layer gives the z^B
+    rule (eq. 22). Equal to ``LRP(model, composite=Composite({0: ZBox(low, high)}, default=AlphaBeta(1, 0)))``.
+
+    Parameters
+    ----------
+    model : nn.Module
+        A classifier returning logits ``(N, C)``.
+    low, high : float or Tensor
+        Bounds of the input (see :class:`~nn_interpretability.attribution.lrp.rules.ZBox`).
+    stabilizer : float
+        Stabiliser of the denominators.
+    bias : bool
+        Whether the positive part of the bias enters the z+ denominators (eq. 13 leaves it out).
+    canonizers : sequence of MergeBatchNorm, optional
+        As for :class:`LRP`.
+    """
+
+    def __init__(self, model: nn.Module, low, high, stabilizer: float = 1e-6, bias: bool = True, canonizers=None):
+        composite = Composite(
+            {0: ZBox(low, high, stabilizer)}, default=AlphaBeta(1.0, 0.0, stabilizer, bias), stabilizer=stabilizer
+        )
+        super().__init__(model, composite=composite, canonizers=canonizers)
+
+
+@register_method("lrp-0")
+def lrp_0(model: nn.Module, bias: bool = True, canonizers=None) -> LRP:
+    """LRP-0 on every layer (textbook eq. 9.27, report eq. 18)."""
+    return LRP(model, rule=Epsilon(0.0, bias), canonizers=canonizers)
+
+
+@register_method("lrp-epsilon")
+def lrp_epsilon(model: nn.Module, epsilon: float = 0.25, bias: bool = True, canonizers=None) -> LRP:
+    """LRP-epsilon on every layer (textbook eq. 9.28, report eq. 19)."""
+    return LRP(model, rule=Epsilon(epsilon, bias), canonizers=canonizers)
+
+
+@register_method("lrp-gamma")
+def lrp_gamma(model: nn.Module, gamma: float = 0.25, bias: bool = True, canonizers=None) -> LRP:
+    """LRP-gamma on every layer (textbook eq. 9.29, report eq. 20)."""
+    return LRP(model, rule=Gamma(gamma, bias=bias), canonizers=canonizers)
+
+
+@register_method("lrp-alpha2-beta1")
+def lrp_alpha2_beta1(model: nn.Module, bias: bool = True, canonizers=None) -> LRP:
+    """LRP-alpha2-beta1 on every layer (report eq. 21)."""
+    return LRP(model, rule=AlphaBeta(2.0, 1.0, bias=bias), canonizers=canonizers)
+
+
+@register_method("lrp-composite")
+def lrp_composite(model: nn.Module, low=0.0, high=1.0, canonizers=None, **settings) -> LRP:
+    """The report's composite LRP (:class:`ReportComposite`); ``low``/``high`` bound the input, [0, 1] by default."""
+    return LRP(model, composite=ReportComposite(low, high, **settings), canonizers=canonizers)
