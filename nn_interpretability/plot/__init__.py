@@ -4,6 +4,7 @@ Every function draws on the given (or current) axes and never calls ``plt.show()
 so it works headless (Agg) and inline in notebooks alike.
 """
 from .arrays import color_limit, to_image, to_map, to_numpy
+from .calibration import reliability_diagram
 from .grids import grid
 from .maps import heatmap, image, overlay
 from .stats import correlation_matrix, scatter
@@ -15,6 +16,7 @@ __all__ = [
     "heatmap",
     "image",
     "overlay",
+    "reliability_diagram",
     "scatter",
     "to_image",
     "to_map",

@@ -1,0 +1,507 @@
+"""Attribution under uncertainty: any attribution method over MC-dropout passes or noisy copies, and
+attribution of softmax probabilities (the report's sections 3.1 and 3.3, Fig. 19, 22–24).
+
+Every function takes an attribution *object* with ``.model`` and ``.attribute(inputs, target=...)``
+(``Saliency``, ``IntegratedGradients``, ``DeepLift``, ``LRP``, ...). MC-dropout passes run batched:
+the input is repeated once per pass (and class), each copy gets the dropout masks of its own network
+(:func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`), and the method explains the
+whole batch at once. Because the masks are fixed per copy, the forward that picks a pass's predicted
+class and all forwards the method runs for its explanation (DeepLIFT's baseline, the path points of
+Integrated Gradients) go through the same network. The method must run the model on its input batch
+stacked whole (row ``r`` is copy ``r mod B``), which every method of this package does; Integrated
+Gradients needs ``internal_batch_size`` to be a multiple of the rows per chunk, and a violation raises.
+"""
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from numbers import Real
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..attribution.integrated_gradients import _broadcast_baselines, quadrature
+from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target
+from ..core.hooks import borrowed
+from .mc_dropout import _check_count, _pass_chunks, fixed_dropout_masks, mc_dropout_predict
+
+
+@dataclass(frozen=True)
+class ClassRelevance:
+    """Attribution maps summed per class over stochastic passes (or noisy copies).
+
+    Attributes
+    ----------
+    relevance : Tensor
+        ``(N, K, ...)`` the sum of the maps explaining class ``classes[j]``, per sample.
+    counts : Tensor
+        ``(N, K)`` how many passes (copies) the model predicted ``classes[j]`` in: the numbers under
+        the heatmaps of the report's Fig. 19 and 23.
+    maps : Tensor
+        ``(N, K)`` how many maps were summed into each class: ``counts`` when each pass explains its
+        predicted class, the number of passes when each pass explains every class (Algorithm 1).
+    classes : Tensor
+        ``(K,)`` the class of each column.
+    """
+
+    relevance: torch.Tensor
+    counts: torch.Tensor
+    maps: torch.Tensor
+    classes: torch.Tensor
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """``(N, K, ...)`` the average map per class (zero for a class no map went into)."""
+        shape = (*self.maps.shape, *[1] * (self.relevance.dim() - 2))
+        return self.relevance / self.maps.clamp(min=1).view(shape).to(self.relevance.dtype)
+
+
+def _model_of(method) -> nn.Module:
+    if not callable(getattr(method, "attribute", None)) or not isinstance(getattr(method, "model", None), nn.Module):
+        raise TypeError(
+            "method must be an attribution object with a .model (nn.Module) and an .attribute(inputs, target=...) "
+            f"method, e.g. nni.Saliency(model); got {type(method).__name__}"
+        )
+    return method.model
+
+
+def _per_sample_repeated(kwargs: dict, inputs: torch.Tensor, copies: int) -> dict:
+    """``kwargs`` with per-sample tensors (``(N, ...)`` like ``inputs``, e.g. baselines) repeated per copy."""
+    n, trailing = inputs.shape[0], (1,) * (inputs.dim() - 1)
+    return {
+        key: value.repeat(copies, *trailing)
+        if isinstance(value, torch.Tensor) and value.dim() == inputs.dim() and value.shape[0] == n
+        else value
+        for key, value in kwargs.items()
+    }
+
+
+def _explain(method, copies: torch.Tensor, target: torch.Tensor, kwargs: dict) -> torch.Tensor:
+    if kwargs.get("return_convergence_delta"):
+        raise ValueError("return_convergence_delta is not supported here: the functions return summed maps only")
+    maps = method.attribute(copies, target=target, **kwargs)
+    if not isinstance(maps, torch.Tensor) or maps.shape != copies.shape:
+        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
+        raise TypeError(f"the method must return one map of the inputs' shape {tuple(copies.shape)}, got {shape}")
+    return maps.detach()
+
+
+def mc_dropout_predicted_relevance(
+    method,
+    inputs: torch.Tensor,
+    passes: int = 1000,
+    seed: int = 0,
+    batch_size: int | None = None,
+    functional_dropout: str = "raise",
+    **kwargs,
+) -> ClassRelevance:
+    """MC dropout × attribution, the report's approach 1 (section 3.1, Fig. 19 left).
+
+    Each of ``passes`` stochastic passes explains its own *predicted* class; the maps are summed per
+    predicted class and ``counts`` (= ``maps``) says how many passes predicted each class, so each
+    sample's counts sum to ``passes``. Pass ``k`` is the same network as pass ``k`` of
+    :func:`~nn_interpretability.uncertainty.mc_dropout.mc_dropout_predict` with the same seed.
+
+    Parameters
+    ----------
+    method : attribution object
+        E.g. ``nni.LRP(model)``, ``nni.Saliency(model)``, ``nni.DeepLift(model)``.
+    inputs : Tensor
+        Batch ``(N, ...)``.
+    passes : int
+        Stochastic forward passes.
+    seed : int
+        Seed of the dropout masks.
+    batch_size : int, optional
+        Passes explained per call of the method; ``None`` bounds a call's input elements. The result
+        does not depend on it.
+    functional_dropout : {"raise", "sample", "ignore"}
+        See :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    **kwargs
+        Passed to ``method.attribute`` (e.g. ``baselines``); tensors of shape ``(N, ...)`` are repeated
+        with the copies.
+    """
+    model = _model_of(method)
+    inputs = check_inputs(inputs)
+    passes = _check_count(passes, "passes")
+    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+    n, sample_shape = inputs.shape[0], inputs.shape[1:]
+    relevance = counts = None
+    with fixed_dropout_masks(model, seed, functional_dropout) as masks:
+        for start, stop in _pass_chunks(passes, batch_size, n, inputs[0].numel(), "MC dropout relevance"):
+            k = stop - start
+            masks.select(torch.arange(start, stop).repeat_interleave(n))
+            copies = inputs.repeat(k, *[1] * len(sample_shape))
+            with torch.no_grad():
+                logits = forward_scores(model, copies)
+            masks.require_dropout()
+            predicted = logits.argmax(1)
+            maps = _explain(method, copies, predicted, _per_sample_repeated(kwargs, inputs, k))
+            if relevance is None:
+                num_classes = logits.shape[1]
+                relevance = inputs.new_zeros((n * num_classes, *sample_shape))
+                counts = torch.zeros(n * num_classes, dtype=torch.long, device=inputs.device)
+            cell = torch.arange(n, device=inputs.device).repeat(k) * num_classes + predicted
+            relevance.index_add_(0, cell, maps)
+            counts.index_add_(0, cell, torch.ones_like(cell))
+    counts = counts.view(n, num_classes)
+    return ClassRelevance(
+        relevance=relevance.view(n, num_classes, *sample_shape),
+        counts=counts,
+        maps=counts.clone(),
+        classes=torch.arange(num_classes, device=inputs.device),
+    )
+
+
+def mc_dropout_class_relevance(
+    method,
+    inputs: torch.Tensor,
+    passes: int = 1000,
+    seed: int = 0,
+    classes=None,
+    independent_classes: bool = True,
+    batch_size: int | None = None,
+    functional_dropout: str = "raise",
+    **kwargs,
+) -> ClassRelevance:
+    """MC dropout × attribution, the report's Algorithm 1 (section 3.1, Fig. 19 middle and right).
+
+    For every pass and every class, the class is explained and its map added to that class's sum, so
+    each class's map gathers evidence from all passes, not only from those that predict it.
+
+    Parameters
+    ----------
+    method : attribution object
+        E.g. ``nni.LRP(model)`` (the report's choice), ``nni.Saliency(model)``.
+    inputs : Tensor
+        Batch ``(N, ...)``.
+    passes : int
+        Stochastic predictions (the outer loop of Algorithm 1).
+    seed : int
+        Seed of the dropout masks.
+    classes : sequence of int, optional
+        The classes to explain (the inner loop); ``None`` takes all.
+    independent_classes : bool
+        ``True`` (Algorithm 1 as written: ``prediction ← model(image)`` inside the class loop) gives every
+        class of every pass its own stochastic network, key ``(k, c + 1)``; ``counts[c]`` is then the
+        number of passes whose network for class ``c`` predicts ``c``, an independent estimate per class,
+        so the counts need not sum to ``passes`` (as the report remarks). ``False`` explains all classes
+        with the one network of pass ``k`` (that of :func:`mc_dropout_predict`); counts sum to ``passes``.
+    batch_size : int, optional
+        Passes per call of the method (each with one copy per class); ``None`` bounds a call's size.
+    functional_dropout : {"raise", "sample", "ignore"}
+        See :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    **kwargs
+        Passed to ``method.attribute``.
+    """
+    model = _model_of(method)
+    inputs = check_inputs(inputs)
+    passes = _check_count(passes, "passes")
+    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+    n, sample_shape = inputs.shape[0], inputs.shape[1:]
+    with fixed_dropout_masks(model, seed, functional_dropout) as masks:
+        masks.select(torch.zeros(n, dtype=torch.long))
+        with torch.no_grad():
+            num_classes = forward_scores(model, inputs).shape[1]
+        masks.require_dropout()
+        classes = _check_classes(classes, num_classes).to(inputs.device)
+        k_classes = classes.numel()
+        relevance = inputs.new_zeros((k_classes, n, *sample_shape))
+        counts = torch.zeros(k_classes, n, dtype=torch.long, device=inputs.device)
+        rows_per_pass = k_classes * n
+        for start, stop in _pass_chunks(passes, batch_size, rows_per_pass, inputs[0].numel(), "Algorithm 1"):
+            k = stop - start
+            # Row ((pass * K) + class) * N + sample.
+            pass_index = torch.arange(start, stop).repeat_interleave(rows_per_pass)
+            class_index = torch.arange(k_classes).repeat_interleave(n).repeat(k)
+            if independent_classes:
+                masks.select(torch.stack([pass_index, classes.cpu()[class_index] + 1], 1))
+            else:
+                masks.select(pass_index)
+            copies = inputs.repeat(k * k_classes, *[1] * len(sample_shape))
+            target = classes[class_index.to(inputs.device)]
+            with _predictions_seen(model, copies) as seen:
+                maps = _explain(method, copies, target, _per_sample_repeated(kwargs, inputs, k * k_classes))
+            if seen:
+                predicted = seen[0]
+            else:
+                with torch.no_grad():
+                    predicted = forward_scores(model, copies).argmax(1)
+            relevance += maps.view(k, k_classes, n, *sample_shape).sum(0)
+            counts += (predicted == target).view(k, k_classes, n).sum(0)
+    return ClassRelevance(
+        relevance=relevance.transpose(0, 1),
+        counts=counts.T.contiguous(),
+        maps=torch.full((n, k_classes), passes, dtype=torch.long, device=inputs.device),
+        classes=classes,
+    )
+
+
+@contextmanager
+def _predictions_seen(model: nn.Module, copies: torch.Tensor) -> Iterator[list]:
+    """Collect the predictions of ``copies`` from the first forward of ``model`` that runs them.
+
+    Every method of this package runs the model on its inputs (first in a stacked batch), under the
+    dropout masks selected for them; reading the predictions there saves Algorithm 1 a forward per
+    chunk. The inputs are compared exactly, so a method that never runs them leaves the list empty.
+    """
+    seen: list[torch.Tensor] = []
+    rows = copies.shape[0]
+
+    def hook(module, args, output):
+        if seen or not args or not isinstance(args[0], torch.Tensor) or not isinstance(output, torch.Tensor):
+            return
+        # Detached first: the hook runs inside the method's own torch-function modes.
+        x, scores = args[0].detach(), output.detach()
+        if x.shape[0] >= rows and scores.dim() == 2 and x.shape[1:] == copies.shape[1:] and torch.equal(x[:rows], copies):
+            seen.append(scores[:rows].argmax(1))
+
+    handle = model.register_forward_hook(hook)
+    try:
+        yield seen
+    finally:
+        handle.remove()
+
+
+def _check_classes(classes, num_classes: int) -> torch.Tensor:
+    if classes is None:
+        return torch.arange(num_classes)
+    values = torch.as_tensor(classes).reshape(-1)
+    if values.numel() == 0 or values.is_floating_point() or values.dtype == torch.bool:
+        raise TypeError(f"classes must be a non-empty sequence of ints, got {classes!r}")
+    if ((values < 0) | (values >= num_classes)).any():
+        raise ValueError(f"classes {values.tolist()} out of range: the model has {num_classes} classes")
+    if values.unique().numel() != values.numel():
+        raise ValueError(f"classes must not repeat, got {values.tolist()}")
+    return values.long()
+
+
+class MultiPassAttribution(Attribution):
+    """A method's map averaged over MC-dropout passes: the report's multi-pass DeepLIFT (section 3.3, Fig. 22).
+
+    A single pass of a dropout network explains one random sub-network (Fig. 22 middle); averaging
+    ``(1/T) Σ_k M_k(x)`` over ``T`` passes explains the MC-dropout predictive model as a whole.
+
+    Parameters
+    ----------
+    method : attribution object
+        E.g. ``nni.DeepLift(model)``; its model needs dropout.
+    passes : int
+        MC-dropout passes ``T``.
+    seed : int
+        Seed of the dropout masks: pass ``k`` is the network of pass ``k`` of :func:`mc_dropout_predict`.
+    batch_size : int, optional
+        Passes per call of the method; ``None`` bounds a call's size.
+    functional_dropout : {"raise", "sample", "ignore"}
+        See :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    """
+
+    def __init__(
+        self,
+        method,
+        passes: int = 100,
+        seed: int = 0,
+        batch_size: int | None = None,
+        functional_dropout: str = "raise",
+    ):
+        super().__init__(_model_of(method))
+        self.method = method
+        self.passes = _check_count(passes, "passes")
+        self.seed = seed
+        self.batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+        self.functional_dropout = functional_dropout
+
+    def attribute(self, inputs: torch.Tensor, target: Target = None, **kwargs) -> torch.Tensor:
+        """The mean map over the passes, with the shape of ``inputs``.
+
+        ``target=None`` explains the class of the MC-dropout predictive mean (over the same passes) in
+        every pass. ``kwargs`` go to the wrapped method; tensors of shape ``(N, ...)`` are repeated.
+        """
+        inputs = check_inputs(inputs)
+        prediction = mc_dropout_predict(
+            self.model, inputs, self.passes, self.batch_size, self.seed, self.functional_dropout
+        )
+        indices = resolve_target(target, prediction.mean) if target is not None else prediction.prediction
+        n, sample_shape = inputs.shape[0], inputs.shape[1:]
+        total = torch.zeros_like(inputs)
+        with fixed_dropout_masks(self.model, self.seed, self.functional_dropout) as masks:
+            for start, stop in _pass_chunks(self.passes, self.batch_size, n, inputs[0].numel(), "multi-pass"):
+                k = stop - start
+                masks.select(torch.arange(start, stop).repeat_interleave(n))
+                copies = inputs.repeat(k, *[1] * len(sample_shape))
+                maps = _explain(self.method, copies, indices.repeat(k), _per_sample_repeated(kwargs, inputs, k))
+                total += maps.view(k, *inputs.shape).sum(0)
+        return total / self.passes
+
+    def __repr__(self) -> str:
+        return f"MultiPassAttribution({self.method!r}, passes={self.passes}, seed={self.seed})"
+
+
+def noisy_predicted_relevance(
+    method,
+    inputs: torch.Tensor,
+    copies: int = 2000,
+    stdevs: float = 0.15,
+    seed: int = 0,
+    mc_dropout: bool = False,
+    batch_size: int | None = None,
+    functional_dropout: str = "raise",
+    **kwargs,
+) -> ClassRelevance:
+    """Attribution of noisy copies of the input, summed per predicted class (report section 3.3, Fig. 23).
+
+    Copy ``j`` of sample ``i`` is ``x_i + σ_i z_j`` with ``z_j ~ N(0, I)`` and ``σ_i = stdevs × (max x_i −
+    min x_i)`` (SmoothGrad's convention); each copy explains the class the model predicts for it. When
+    the noise tips the prediction to another class, that class's average map shows what the model saw.
+
+    Parameters
+    ----------
+    method : attribution object
+        E.g. ``nni.DeepLift(model)``.
+    inputs : Tensor
+        Batch ``(N, ...)``.
+    copies : int
+        Noisy copies per sample (2,000 in the report).
+    stdevs : float
+        Noise level as a fraction of each sample's value range.
+    seed : int
+        Seed of the noise (and of the dropout masks with ``mc_dropout=True``).
+    mc_dropout : bool
+        Also draw a dropout network per copy (copy ``j`` gets pass ``j``'s masks). ``False`` runs the
+        model as it is (a dropout model in eval mode is deterministic).
+    batch_size : int, optional
+        Copies per call of the method; ``None`` bounds a call's size.
+    functional_dropout : {"raise", "sample", "ignore"}
+        With ``mc_dropout=True``; see :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    **kwargs
+        Passed to ``method.attribute``.
+
+    Returns
+    -------
+    ClassRelevance
+        ``counts`` (= ``maps``) sum to ``copies`` per sample; ``mean`` is the per-class average map.
+    """
+    model = _model_of(method)
+    inputs = check_inputs(inputs)
+    copies = _check_count(copies, "copies")
+    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+    if isinstance(stdevs, bool) or not isinstance(stdevs, Real) or not 0 <= stdevs < float("inf"):
+        raise ValueError(f"stdevs must be a non-negative number, got {stdevs!r}")
+    n, sample_shape = inputs.shape[0], inputs.shape[1:]
+    flat = inputs.flatten(1)
+    sigma = (stdevs * (flat.amax(1) - flat.amin(1))).view(n, *[1] * len(sample_shape))
+    generator = torch.Generator(device=inputs.device).manual_seed(seed)
+    relevance = counts = None
+    context = fixed_dropout_masks(model, seed, functional_dropout) if mc_dropout else borrowed(model)
+    with context as handle:
+        for start, stop in _pass_chunks(copies, batch_size, n, inputs[0].numel(), "noisy copies"):
+            k = stop - start
+            # One draw per copy, so that the noise does not depend on the chunking.
+            noise = torch.stack(
+                [torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype, device=inputs.device) for _ in range(k)]
+            )
+            noisy = (inputs + sigma * noise).reshape(k * n, *sample_shape)
+            if mc_dropout:
+                handle.select(torch.arange(start, stop).repeat_interleave(n))
+            with torch.no_grad():
+                logits = forward_scores(model, noisy)
+            if mc_dropout:
+                handle.require_dropout()
+            predicted = logits.argmax(1)
+            maps = _explain(method, noisy, predicted, _per_sample_repeated(kwargs, inputs, k))
+            if relevance is None:
+                num_classes = logits.shape[1]
+                relevance = inputs.new_zeros((n * num_classes, *sample_shape))
+                counts = torch.zeros(n * num_classes, dtype=torch.long, device=inputs.device)
+            cell = torch.arange(n, device=inputs.device).repeat(k) * num_classes + predicted
+            relevance.index_add_(0, cell, maps)
+            counts.index_add_(0, cell, torch.ones_like(cell))
+    counts = counts.view(n, num_classes)
+    return ClassRelevance(
+        relevance=relevance.view(n, num_classes, *sample_shape),
+        counts=counts,
+        maps=counts.clone(),
+        classes=torch.arange(num_classes, device=inputs.device),
+    )
+
+
+class _ContractedScores(nn.Module):
+    """The model's scores contracted with fixed per-sample weights: one output ``Σ_j w_ij z_j(x)``.
+
+    A method that runs the model on ``m`` stacked copies of the batch (DeepLIFT's baseline, the path
+    points of Integrated Gradients) gets row ``r`` contracted with the weights of sample ``r mod N``.
+    """
+
+    def __init__(self, model: nn.Module, weights: torch.Tensor):
+        super().__init__()
+        self.model = model
+        self.weights = weights
+
+    def forward(self, x):
+        scores = self.model(x)
+        n = self.weights.shape[0]
+        if scores.dim() != 2 or scores.shape[0] % n:
+            raise ValueError(
+                f"the method ran the model on a batch of {scores.shape[0]} rows, not a whole number of copies of "
+                f"the {n} samples (for Integrated Gradients pass internal_batch_size as a multiple of {n})"
+            )
+        weights = self.weights.repeat(scores.shape[0] // n, 1)
+        return (scores * weights).sum(1, keepdim=True)
+
+
+def softmax_attribution(
+    method, inputs: torch.Tensor, target: Target = None, baselines=None, n_steps: int = 64, **kwargs
+) -> torch.Tensor:
+    """Attribute the softmax *probability* ``p_c`` of a method that explains scores (report section 3.3, Fig. 24).
+
+    The softmax couples all logits, so the probability's change is split over them exactly by the path
+    integral ``Δp_c = Σ_j w_j Δz_j`` with ``w_j = ∫_0^1 ∂p_c/∂z_j (z' + α(z − z')) dα``
+    (``∂p_c/∂z_j = p_c(δ_cj − p_j)``, Gauss–Legendre with ``n_steps`` points), between the logits
+    ``z'`` of the baseline and ``z`` of the input. The method then explains the scalar ``Σ_j w_j z_j``
+    in one pass; its backward is linear in the output, so a method with summation-to-delta (DeepLIFT,
+    Integrated Gradients) returns contributions summing to ``p_c(x) − p_c(x')``. Without ``baselines``
+    the weights are the softmax Jacobian at ``x`` (the chain rule for gradient methods).
+
+    On logits a temperature ``T`` only rescales a map by ``1/T``; on probabilities it changes the
+    weights ``w``, which is why the report's Fig. 24 explains the probability of a temperature-scaled
+    model (wrap the model in :class:`~nn_interpretability.uncertainty.TemperatureScaled`).
+
+    Parameters
+    ----------
+    method : attribution object
+        Explains scores, e.g. ``nni.DeepLift(model)``; it is shallow-copied with its model wrapped.
+    inputs : Tensor
+        Batch ``(N, ...)``.
+    target : None, int, sequence or LongTensor
+        Class per sample; ``None`` takes the predicted class.
+    baselines : None, float or Tensor
+        The method's reference input (passed to its ``attribute``); ``None`` for methods without one.
+    n_steps : int
+        Quadrature points of the path integral.
+    **kwargs
+        Passed to ``method.attribute``.
+    """
+    model = _model_of(method)
+    inputs = check_inputs(inputs)
+    reference = None if baselines is None else _broadcast_baselines(baselines, inputs)
+    with borrowed(model), torch.no_grad():
+        logits = forward_scores(model, inputs)
+        indices = resolve_target(target, logits)
+        if reference is None:
+            alphas, weights, start = [1.0], [1.0], logits
+        else:
+            alphas, weights = quadrature("gausslegendre", _check_count(n_steps, "n_steps"))
+            start = forward_scores(model, reference.contiguous())
+    one_hot = F.one_hot(indices, logits.shape[1]).to(logits.dtype)
+    contraction = torch.zeros_like(logits)
+    for alpha, weight in zip(alphas, weights):
+        p = (start + float(alpha) * (logits - start)).softmax(1)
+        contraction += float(weight) * p.gather(1, indices[:, None]) * (one_hot - p)
+    wrapped = copy.copy(method)
+    wrapped.model = _ContractedScores(model, contraction)
+    if reference is not None:
+        kwargs["baselines"] = baselines
+    return wrapped.attribute(inputs, target=0, **kwargs)
