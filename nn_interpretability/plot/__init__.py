@@ -8,6 +8,7 @@ from .calibration import reliability_diagram
 from .grids import grid
 from .maps import heatmap, image, overlay
 from .stats import correlation_matrix, scatter
+from .uncertainty import pass_scatter, series_lines
 
 __all__ = [
     "color_limit",
@@ -16,8 +17,10 @@ __all__ = [
     "heatmap",
     "image",
     "overlay",
+    "pass_scatter",
     "reliability_diagram",
     "scatter",
+    "series_lines",
     "to_image",
     "to_map",
     "to_numpy",

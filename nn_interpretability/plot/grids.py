@@ -7,6 +7,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
 
+from .arrays import color_limit, to_map
 from .maps import heatmap, image, overlay
 
 KINDS = ("heatmap", "image", "overlay")
@@ -81,6 +82,7 @@ def grid(
     figsize=None,
     ncols: int | None = None,
     cell_size: float = 1.8,
+    shared_scale: bool = False,
     **kwargs,
 ):
     """Draw maps in a labelled grid of axes without ticks.
@@ -93,9 +95,10 @@ def grid(
         without ``ncols`` is one row.
     row_labels, col_labels : sequence of str, optional
         Labels left of each row and above each column.
-    kind : {"heatmap", "image", "overlay"} or one of them per row
+    kind : {"heatmap", "image", "overlay"}, one of them per row, or a sequence of them per row
         How each cell is drawn: :func:`heatmap`, :func:`image` or :func:`overlay`; a sequence
-        gives each row its own kind (e.g. inputs above their maps).
+        gives each row its own kind (e.g. inputs above their maps), and a sequence in place of a
+        row's kind gives each cell of that row its own (e.g. the input left of its maps).
     images : optional
         Images under the overlays (``kind="overlay"``): one per cell, or one per row.
     titles : optional
@@ -107,6 +110,9 @@ def grid(
         Number of columns for flat input.
     cell_size : float
         Inches per cell when ``figsize`` is not given.
+    shared_scale : bool
+        Give the heatmaps and overlays of each row one colour scale (the largest of their limits),
+        so their magnitudes compare; by default every map is scaled on its own.
     **kwargs
         Passed to the cell function (``cmap``, ``reduce``, ``percentile``, ...).
 
@@ -121,10 +127,16 @@ def grid(
     row_kinds = [kind] * nrows if isinstance(kind, str) else list(kind)
     if len(row_kinds) != nrows:
         raise ValueError(f"kind: got {len(row_kinds)} kinds for {nrows} rows")
-    for row_kind in row_kinds:
-        if row_kind not in KINDS:
-            raise ValueError(f"kind must be one of {KINDS}, got {row_kind!r}")
-    if "overlay" in row_kinds and images is None:
+    cell_kinds = []
+    for row, row_kind in zip(rows, row_kinds):
+        kinds = [row_kind] * len(row) if isinstance(row_kind, str) else list(row_kind)
+        if len(kinds) != len(row):
+            raise ValueError(f"kind: got {len(kinds)} kinds for a row of {len(row)} cells")
+        for cell_kind in kinds:
+            if cell_kind not in KINDS:
+                raise ValueError(f"kind must be one of {KINDS}, got {cell_kind!r}")
+        cell_kinds.append(kinds)
+    if any("overlay" in kinds for kinds in cell_kinds) and images is None:
         raise ValueError('kind="overlay" needs images')
     cell_titles = _cells_like(titles, rows, "titles", per_row=False) if titles is not None else None
     cell_images = _cells_like(images, rows, "images", per_row=True) if images is not None else None
@@ -134,6 +146,16 @@ def grid(
 
     if figsize is None:
         figsize = (cell_size * width, cell_size * nrows * (1.15 if titles is not None else 1.0))
+    if shared_scale:
+        percentile = kwargs.get("percentile", 99.5)
+        row_vmax = [
+            max(
+                (color_limit(to_map(item, kwargs.get("reduce", "sum")), percentile)
+                 for item, k in zip(row, kinds) if item is not None and k != "image"),
+                default=None,
+            )
+            for row, kinds in zip(rows, cell_kinds)
+        ]
     fig, axes = plt.subplots(nrows, width, figsize=figsize, squeeze=False, layout="constrained")
     for r, row in enumerate(rows):
         for c, ax in enumerate(axes[r]):
@@ -142,12 +164,14 @@ def grid(
                 ax.set_axis_off()
                 continue
             title = cell_titles[r][c] if cell_titles is not None else None
-            if row_kinds[r] == "heatmap":
-                heatmap(item, ax=ax, title=title, **kwargs)
-            elif row_kinds[r] == "image":
+            cell_kind = cell_kinds[r][c]
+            scale = {"vmax": row_vmax[r]} if shared_scale and cell_kind != "image" else {}
+            if cell_kind == "heatmap":
+                heatmap(item, ax=ax, title=title, **kwargs, **scale)
+            elif cell_kind == "image":
                 image(item, ax=ax, title=title, **kwargs)
             else:
-                overlay(cell_images[r][c], item, ax=ax, title=title, **kwargs)
+                overlay(cell_images[r][c], item, ax=ax, title=title, **kwargs, **scale)
     if row_labels is not None:
         for ax, label in zip(axes[:, 0], row_labels):
             ax.set_ylabel(label, fontsize="large")

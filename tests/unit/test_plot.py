@@ -201,3 +201,59 @@ def test_correlation_matrix_annotations():
     assert [t.get_text() for t in plain.texts] == ["1.00", "0.83", "0.83", "1.00"]
     with pytest.raises(ValueError, match="square"):
         plot.correlation_matrix(np.zeros((2, 3)), ["a", "b"], ax=_ax())
+
+
+def test_pass_scatter_draws_every_pass_of_each_class_reproducibly():
+    values = torch.randn(50, 4, 10)
+    fig, (a, b) = plt.subplots(1, 2)
+    plot.pass_scatter(values, classes=[1, 7], positions=[0, 30, 60, 90], ax=a)
+    plot.pass_scatter(values, classes=[1, 7], positions=[0, 30, 60, 90], ax=b)
+    assert [c.get_label() for c in a.collections] == ["class 1", "class 7"]
+    points = a.collections[1].get_offsets()
+    assert points.shape == (200, 2)
+    np.testing.assert_allclose(points[:, 1], values[:, :, 7].reshape(-1).numpy(), rtol=1e-6)
+    # Jitter stays within the spacing around each position and is seeded.
+    assert np.abs(points[:, 0] - np.tile([0, 30, 60, 90], 50)).max() <= 0.25 * 30 / 2
+    np.testing.assert_array_equal(points, b.collections[1].get_offsets())
+    plt.close(fig)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"values": torch.zeros(5, 10), "classes": [1]}, r"\(passes, N, C\)"),
+        ({"values": torch.zeros(2, 3, 10), "classes": [10]}, "out of range"),
+        ({"values": torch.zeros(2, 3, 10), "classes": [1], "positions": [0, 1]}, "one value per input"),
+    ],
+)
+def test_pass_scatter_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot.pass_scatter(**kwargs)
+
+
+def test_series_lines_draws_one_line_per_quantity():
+    fig, ax = plt.subplots()
+    values = torch.rand(6, 3)
+    plot.series_lines(values, ["p(1)", "p(4)", "u"], positions=range(0, 60, 10), ax=ax)
+    assert [line.get_label() for line in ax.lines] == ["p(1)", "p(4)", "u"]
+    np.testing.assert_allclose(ax.lines[2].get_ydata(), values[:, 2].numpy(), rtol=1e-6)
+    with pytest.raises(ValueError, match="3 labels"):
+        plot.series_lines(torch.rand(6, 2), ["a", "b", "c"])
+    plt.close(fig)
+
+
+def test_grid_takes_one_kind_per_cell_and_a_shared_row_scale():
+    images = torch.rand(2, 1, 8, 8)
+    maps = torch.randn(2, 3, 8, 8)
+    maps[0, 1] *= 10
+    rows = [[images[r], *maps[r]] for r in range(2)]
+    fig = plot.grid(rows, kind=[["image", "heatmap", "heatmap", "heatmap"]] * 2, shared_scale=True)
+    axes = np.array(fig.axes).reshape(2, 4)
+    limits = [[ax.images[0].get_clim()[1] for ax in row[1:]] for row in axes]
+    assert all(len(set(row)) == 1 for row in limits)
+    assert limits[0][0] > 5 * limits[1][0]
+    assert axes[0, 0].images[0].get_cmap().name != "bwr"
+    separate = plot.grid(rows, kind=[["image", "heatmap", "heatmap", "heatmap"]] * 2)
+    assert len({ax.images[0].get_clim()[1] for ax in np.array(separate.axes).reshape(2, 4)[0, 1:]}) == 3
+    with pytest.raises(ValueError, match="2 kinds for a row of 4 cells"):
+        plot.grid(rows, kind=[["image", "heatmap"]] * 2)
