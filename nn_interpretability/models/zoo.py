@@ -61,15 +61,18 @@ def _train_evidential(recipe: MNISTRecipe, images: torch.Tensor, labels: torch.T
 
     A ReLU evidence head trained from scratch loses whole classes: a class whose pre-activation is
     negative on every input at initialisation never receives a gradient again. The twin without the
-    final ReLU learns logits first; its weights load into the evidential model unchanged.
+    final ReLU learns logits first; its weights load into the evidential model unchanged. The EDL
+    phase is short (6 epochs), so the annealed KL weight ``min(1, epoch / 10)`` ends at 0.5: a full
+    weight on the 4,000-image embedded split pushes too many clean digits to "I don't know" and costs
+    the 95 % accuracy floor (10 epochs at full weight: 94.6 %; this recipe: 95.8 %).
     """
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(ZOO_SEED)
         twin = MNISTCNN()
-    train_classifier(twin, images, labels, epochs=5, lr=3e-3, seed=ZOO_SEED, desc="warm start")
+    train_classifier(twin, images, labels, epochs=8, lr=3e-3, seed=ZOO_SEED, desc="warm start")
     model = recipe.build()
     model.load_state_dict(twin.state_dict())
-    loss = functools.partial(evidential_mse_loss, annealing_epochs=5)
+    loss = functools.partial(evidential_mse_loss, annealing_epochs=10)
     return train_classifier(model, images, labels, epochs=recipe.epochs, lr=recipe.lr, seed=ZOO_SEED, loss_fn=loss)
 
 
@@ -87,9 +90,10 @@ MNIST_MODELS: dict[str, MNISTRecipe] = {
     "mnist_evidential_cnn": MNISTRecipe(
         functools.partial(MNISTCNN, evidential=True),
         "the general CNN with a ReLU evidence head, trained with the evidential loss",
-        epochs=10,
-        lr=2e-3,
+        epochs=6,
+        lr=1e-3,
         train=_train_evidential,
+        revision=2,
     ),
     "mnist_binary_01": MNISTRecipe(BinaryCNN, "0-vs-1 CNN of the method-agreement study", epochs=2, digits=(0, 1)),
 }

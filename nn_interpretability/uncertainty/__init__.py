@@ -9,7 +9,7 @@ from importlib import import_module
 # Public name -> the submodule that defines it.
 _LAZY = {
     **dict.fromkeys(
-        ["DirichletOpinion", "dirichlet_opinion", "evidential_mse_loss", "evidential_opinion"], ".evidential"
+        ["DirichletOpinion", "EvidenceLogits", "dirichlet_opinion", "evidential_mse_loss", "evidential_opinion"], ".evidential"
     ),
     **dict.fromkeys(
         [

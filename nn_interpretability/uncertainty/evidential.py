@@ -109,3 +109,49 @@ def evidential_mse_loss(
     misleading_alpha = one_hot + (1 - one_hot) * alpha
     annealing = min(1.0, epoch / annealing_epochs)
     return (squared_error + annealing * _kl_to_uniform_dirichlet(misleading_alpha)).mean()
+
+
+_EVIDENCE_ACTIVATIONS = (nn.ReLU, nn.Softplus, nn.ReLU6, nn.ELU)
+
+
+class EvidenceLogits(nn.Module):
+    """An evidential classifier's class scores *before* its final evidence activation.
+
+    A ReLU evidence head outputs exactly zero for every class on inputs it knows nothing about
+    (``u = 1``), so an attribution of the evidence has nothing to distribute. The pre-activation says
+    how far each class is from collecting evidence; explaining it shows what keeps the evidence away
+    (the report's Fig. 21 b, d). The last evidence activation module of ``model`` (ReLU, Softplus,
+    ReLU6 or ELU, in registration order) is bypassed by a forward hook that lives only during a
+    forward call; ``model`` itself is not changed.
+
+    Parameters
+    ----------
+    model : nn.Module
+        An evidential classifier whose output is an activation module applied to the class scores.
+    """
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        activations = [m for m in model.modules() if isinstance(m, _EVIDENCE_ACTIVATIONS)]
+        if not activations:
+            raise ValueError(
+                f"{type(model).__name__} has no evidence activation module ({', '.join(t.__name__ for t in _EVIDENCE_ACTIVATIONS)})"
+            )
+        self.model = model
+        self._activation = activations[-1]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        calls = []
+
+        def bypass(module, args, output):
+            calls.append(None)
+            return args[0]
+
+        handle = self._activation.register_forward_hook(bypass)
+        try:
+            scores = self.model(x)
+        finally:
+            handle.remove()
+        if len(calls) != 1:
+            raise RuntimeError(f"the evidence activation ran {len(calls)} times in one forward; expected once")
+        return scores

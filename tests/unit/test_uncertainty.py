@@ -579,3 +579,20 @@ def test_reliability_diagram_draws_accuracy_gap_and_counts():
     assert len(ax.patches) == 2 * filled and len(ax.texts) == filled
     assert ax.get_legend().get_title().get_text().startswith("ECE")
     plt.close(fig)
+
+
+def test_evidence_logits_bypass_only_the_final_activation():
+    from nn_interpretability.uncertainty import EvidenceLogits
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3), nn.ReLU())
+    x = torch.randn(5, 4)
+    scores = EvidenceLogits(model)(x)
+    torch.testing.assert_close(scores, model[2](model[1](model[0](x))))
+    torch.testing.assert_close(scores.relu(), model(x))
+    assert (scores < 0).any()
+    assert not model[3]._forward_hooks
+    maps = nni.Saliency(EvidenceLogits(model)).attribute(x, target=0)
+    assert maps.abs().sum() > 0
+    with pytest.raises(ValueError, match="no evidence activation"):
+        EvidenceLogits(nn.Linear(4, 3))

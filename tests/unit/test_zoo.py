@@ -7,7 +7,7 @@ import torch
 import nn_interpretability as nni
 from nn_interpretability.models import zoo
 
-FLOORS = {"mnist_cnn": 0.97, "mnist_binary_01": 0.995}
+FLOORS = {"mnist_cnn": 0.97, "mnist_binary_01": 0.995, "mnist_evidential_cnn": 0.95}
 SANITY_FLOOR = 0.9
 
 
