@@ -5,6 +5,7 @@ from .deeplift import DeepLift
 from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
 from .integrated_gradients import IntegratedGradients
 from .lime import Lime, LimeExplanation
+from .lrp import LRP, DeepTaylor
 from .noise_tunnel import SmoothGrad
 from .occlusion import Occlusion, occlusion_sweep
 
@@ -15,9 +16,11 @@ __all__ = [
     "DeconvNetReconstruction",
     "Deconvolution",
     "DeepLift",
+    "DeepTaylor",
     "GuidedBackprop",
     "InputXGradient",
     "IntegratedGradients",
+    "LRP",
     "Lime",
     "LimeExplanation",
     "Occlusion",
