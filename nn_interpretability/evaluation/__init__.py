@@ -1,0 +1,63 @@
+"""Evaluating attribution methods: agreement, faithfulness, sanity checks and the textbook's axioms.
+
+- :mod:`.agreement`: Spearman rank correlation between methods, image by image (seed 000).
+- :mod:`.faithfulness`: deletion and insertion curves (Petsiuk et al. 2018).
+- :mod:`.sanity`: cascading model parameter randomization with Spearman and SSIM (Adebayo et al. 2018).
+- :mod:`.properties`: completeness, sensitivity, implementation invariance and continuity as a table
+  (textbook "Post Training Analysis", Sundararajan et al. 2017).
+"""
+from .agreement import AgreementResult, average_ranks, compute_attributions, method_agreement, spearman_per_sample
+from .faithfulness import FaithfulnessCurve, deletion_insertion, perturbation_ranks
+from .properties import (
+    PROPERTIES,
+    AxiomsTable,
+    PropertyResult,
+    axioms_table,
+    completeness,
+    conservation,
+    continuity,
+    default_methods,
+    dummy_feature_network,
+    implementation_invariance,
+    invariance_pair,
+    kink_network,
+    sensitivity_a,
+    sensitivity_b,
+)
+from .sanity import (
+    SanityResult,
+    cascading_randomization,
+    parameter_layers,
+    randomize_layer,
+    structural_similarity,
+)
+
+__all__ = [
+    "PROPERTIES",
+    "AgreementResult",
+    "AxiomsTable",
+    "FaithfulnessCurve",
+    "PropertyResult",
+    "SanityResult",
+    "average_ranks",
+    "axioms_table",
+    "cascading_randomization",
+    "completeness",
+    "compute_attributions",
+    "conservation",
+    "continuity",
+    "default_methods",
+    "deletion_insertion",
+    "dummy_feature_network",
+    "implementation_invariance",
+    "invariance_pair",
+    "kink_network",
+    "method_agreement",
+    "parameter_layers",
+    "perturbation_ranks",
+    "randomize_layer",
+    "sensitivity_a",
+    "sensitivity_b",
+    "spearman_per_sample",
+    "structural_similarity",
+]
