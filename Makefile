@@ -29,6 +29,7 @@ notebooks: $(STAMP)
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/workloads.py
 
 clean:
 	rm -rf reports/executed reports/html reports/figures reports/index.html

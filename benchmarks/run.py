@@ -22,6 +22,9 @@ import torch
 import torchvision
 from captum import attr as captum_attr
 from captum._utils.models.linear_model import SkLearnRidge
+from zennit import composites as zennit_composites
+from zennit.canonizers import SequentialMergeBatchNorm
+from zennit.torchvision import ResNetCanonizer
 
 import nn_interpretability as nni
 
@@ -91,6 +94,20 @@ def _lime_captum(model, x, target, samples=200):
     )
 
 
+def _zennit_epsilon_plus_flat(model, x, target):
+    """Zennit's EpsilonPlusFlat with the canonizer its docs prescribe (ResNetCanonizer for torchvision ResNets)."""
+    is_resnet = isinstance(model, torchvision.models.ResNet)
+    canonizers = [ResNetCanonizer()] if is_resnet else [SequentialMergeBatchNorm()]
+    composite = zennit_composites.EpsilonPlusFlat(canonizers=canonizers)
+    inputs = _captum_input(x)
+    with composite.context(model) as modified:
+        output = modified(inputs)
+        start = torch.zeros_like(output)
+        start[torch.arange(len(x)), target] = output[torch.arange(len(x)), target].detach()
+        (relevance,) = torch.autograd.grad(output, inputs, start)
+    return relevance
+
+
 METHODS = [
     Method(
         "Saliency",
@@ -123,6 +140,23 @@ METHODS = [
         lambda m, x, t: captum_attr.Occlusion(m).attribute(x, target=t, perturbations_per_eval=64, **_occlusion_settings(x)),
     ),
     Method("Lime (1 image, 200 samples)", _lime_ours, _lime_captum),
+    Method(
+        "DeepLift (rescale)",
+        lambda m, x, t: nni.DeepLift(m).attribute(x, target=t, baselines=0.0),
+        lambda m, x, t: captum_attr.DeepLift(m).attribute(_captum_input(x), target=t, baselines=0.0),
+    ),
+    Method(
+        "DeepLift (LinearRevealCancel)",
+        lambda m, x, t: nni.DeepLift.from_mode(m, "LinearRevealCancel").attribute(x, target=t, baselines=0.0),
+        lambda m, x, t: captum_attr.DeepLift(m).attribute(_captum_input(x), target=t, baselines=0.0),
+        reference_name="captum (rescale: no RevealCancel there)",
+    ),
+    Method(
+        "LRP EpsilonPlusFlat",
+        lambda m, x, t: nni.LRP(m, composite=nni.attribution.lrp.EpsilonPlusFlat()).attribute(x, target=t),
+        _zennit_epsilon_plus_flat,
+        reference_name="zennit",
+    ),
     Method(
         "SmoothGrad (Saliency, 10 samples)",
         lambda m, x, t: nni.SmoothGrad(nni.Saliency(m), nt_samples=10).attribute(x, target=t),
@@ -162,7 +196,12 @@ def time_methods(repeats: int, only: list[str] | None, device: torch.device) -> 
             if case.label not in method.cases or (only and not any(o.lower() in method.name.lower() for o in only)):
                 continue
             ours = _median_seconds(lambda: method.ours(model, x, target), repeats)
-            reference = _median_seconds(lambda: method.reference(model, x, target), repeats)
+            try:
+                reference = _median_seconds(lambda: method.reference(model, x, target), repeats)
+            except Exception as error:  # a reference library that cannot run this model is a result too
+                print(f"{case.label:<28} {method.name:<36} {ours:8.4f} {'-':>8} {'-':>9} {ours / fwd_bwd:13.2f}  "
+                      f"{method.reference_name} failed: {type(error).__name__}: {str(error)[:60]}")
+                continue
             print(
                 f"{case.label:<28} {method.name:<36} {ours:8.4f} {reference:8.4f} {ours / reference:9.2f} "
                 f"{ours / fwd_bwd:13.2f}  {method.reference_name}"

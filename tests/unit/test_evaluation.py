@@ -1,4 +1,6 @@
 """nn_interpretability.evaluation: agreement, deletion / insertion, cascading randomization, axioms table."""
+import warnings
+
 import numpy as np
 import pytest
 import scipy.stats
@@ -37,7 +39,8 @@ def mnist_cnn():
 
 @pytest.fixture(scope="module")
 def mnist_test():
-    with pytest.warns(UserWarning):  # the embedded-subset notice
+    with warnings.catch_warnings():  # the embedded-subset notice, shown once per process
+        warnings.simplefilter("ignore")
         images, labels = nni.data.load_mnist("test", source="embedded")
     return images, labels
 
