@@ -89,6 +89,37 @@ def _explain(method, copies: torch.Tensor, target: torch.Tensor, kwargs: dict) -
     return maps.detach()
 
 
+class _PredictedClassSums:
+    """Maps of copies of a batch summed per sample and per predicted class, with their counts.
+
+    Chunk after chunk, ``add`` takes the maps of ``k`` copies of the ``N`` samples (copy-major rows:
+    copy ``j`` of sample ``i`` at row ``j * N + i``) and the logits the copies were predicted from.
+    """
+
+    def __init__(self, inputs: torch.Tensor):
+        self.inputs = inputs
+        self.relevance = self.counts = None
+
+    def add(self, maps: torch.Tensor, logits: torch.Tensor) -> None:
+        n, self.num_classes = self.inputs.shape[0], logits.shape[1]
+        if self.relevance is None:
+            self.relevance = self.inputs.new_zeros((n * self.num_classes, *self.inputs.shape[1:]))
+            self.counts = torch.zeros(n * self.num_classes, dtype=torch.long, device=self.inputs.device)
+        cell = torch.arange(n, device=maps.device).repeat(len(maps) // n) * self.num_classes + logits.argmax(1)
+        self.relevance.index_add_(0, cell, maps)
+        self.counts.index_add_(0, cell, torch.ones_like(cell))
+
+    def result(self) -> ClassRelevance:
+        n, num_classes = self.inputs.shape[0], self.num_classes
+        counts = self.counts.view(n, num_classes)
+        return ClassRelevance(
+            relevance=self.relevance.view(n, num_classes, *self.inputs.shape[1:]),
+            counts=counts,
+            maps=counts.clone(),
+            classes=torch.arange(num_classes, device=self.inputs.device),
+        )
+
+
 def mc_dropout_predicted_relevance(
     method,
     inputs: torch.Tensor,
@@ -129,7 +160,7 @@ def mc_dropout_predicted_relevance(
     passes = _check_count(passes, "passes")
     batch_size = _check_count(batch_size, "batch_size", allow_none=True)
     n, sample_shape = inputs.shape[0], inputs.shape[1:]
-    relevance = counts = None
+    sums = _PredictedClassSums(inputs)
     with fixed_dropout_masks(model, seed, functional_dropout) as masks:
         for start, stop in _pass_chunks(passes, batch_size, n, inputs[0].numel(), "MC dropout relevance"):
             k = stop - start
@@ -139,21 +170,8 @@ def mc_dropout_predicted_relevance(
                 logits = forward_scores(model, copies)
             masks.require_dropout()
             predicted = logits.argmax(1)
-            maps = _explain(method, copies, predicted, _per_sample_repeated(kwargs, inputs, k))
-            if relevance is None:
-                num_classes = logits.shape[1]
-                relevance = inputs.new_zeros((n * num_classes, *sample_shape))
-                counts = torch.zeros(n * num_classes, dtype=torch.long, device=inputs.device)
-            cell = torch.arange(n, device=inputs.device).repeat(k) * num_classes + predicted
-            relevance.index_add_(0, cell, maps)
-            counts.index_add_(0, cell, torch.ones_like(cell))
-    counts = counts.view(n, num_classes)
-    return ClassRelevance(
-        relevance=relevance.view(n, num_classes, *sample_shape),
-        counts=counts,
-        maps=counts.clone(),
-        classes=torch.arange(num_classes, device=inputs.device),
-    )
+            sums.add(_explain(method, copies, predicted, _per_sample_repeated(kwargs, inputs, k)), logits)
+    return sums.result()
 
 
 def mc_dropout_class_relevance(
@@ -394,7 +412,7 @@ def noisy_predicted_relevance(
     flat = inputs.flatten(1)
     sigma = (stdevs * (flat.amax(1) - flat.amin(1))).view(n, *[1] * len(sample_shape))
     generator = torch.Generator(device=inputs.device).manual_seed(seed)
-    relevance = counts = None
+    sums = _PredictedClassSums(inputs)
     context = fixed_dropout_masks(model, seed, functional_dropout) if mc_dropout else borrowed(model)
     with context as handle:
         for start, stop in _pass_chunks(copies, batch_size, n, inputs[0].numel(), "noisy copies"):
@@ -411,21 +429,8 @@ def noisy_predicted_relevance(
             if mc_dropout:
                 handle.require_dropout()
             predicted = logits.argmax(1)
-            maps = _explain(method, noisy, predicted, _per_sample_repeated(kwargs, inputs, k))
-            if relevance is None:
-                num_classes = logits.shape[1]
-                relevance = inputs.new_zeros((n * num_classes, *sample_shape))
-                counts = torch.zeros(n * num_classes, dtype=torch.long, device=inputs.device)
-            cell = torch.arange(n, device=inputs.device).repeat(k) * num_classes + predicted
-            relevance.index_add_(0, cell, maps)
-            counts.index_add_(0, cell, torch.ones_like(cell))
-    counts = counts.view(n, num_classes)
-    return ClassRelevance(
-        relevance=relevance.view(n, num_classes, *sample_shape),
-        counts=counts,
-        maps=counts.clone(),
-        classes=torch.arange(num_classes, device=inputs.device),
-    )
+            sums.add(_explain(method, noisy, predicted, _per_sample_repeated(kwargs, inputs, k)), logits)
+    return sums.result()
 
 
 class _ContractedScores(nn.Module):
