@@ -1,31 +1,20 @@
-"""Decision-based methods (report section 2.2)."""
-from .cam import CAM, GradCAM, GuidedGradCAM
-from .deconvnet import DeconvNetReconstruction
-from .deeplift import DeepLift
-from .gradient import Deconvolution, GuidedBackprop, InputXGradient, Saliency, SimpleTaylor
-from .integrated_gradients import IntegratedGradients
-from .lime import Lime, LimeExplanation
-from .lrp import LRP, DeepTaylor
-from .noise_tunnel import SmoothGrad
-from .occlusion import Occlusion, occlusion_sweep
+"""Decision-based methods (report section 2.2).
 
-__all__ = [
-    "CAM",
-    "GradCAM",
-    "GuidedGradCAM",
-    "DeconvNetReconstruction",
-    "Deconvolution",
-    "DeepLift",
-    "DeepTaylor",
-    "GuidedBackprop",
-    "InputXGradient",
-    "IntegratedGradients",
-    "LRP",
-    "Lime",
-    "LimeExplanation",
-    "Occlusion",
-    "Saliency",
-    "SimpleTaylor",
-    "SmoothGrad",
-    "occlusion_sweep",
-]
+Imported eagerly (``eager=True``): each module registers its methods with ``get_method`` on import.
+"""
+from ..core.lazy import lazy_exports
+
+# Submodule -> the public names it defines; ``__all__`` is derived from this.
+_EXPORTS = {
+    ".cam": ["CAM", "GradCAM", "GuidedGradCAM"],
+    ".deconvnet": ["DeconvNetReconstruction"],
+    ".deeplift": ["DeepLift"],
+    ".gradient": ["Deconvolution", "GuidedBackprop", "InputXGradient", "Saliency", "SimpleTaylor"],
+    ".integrated_gradients": ["IntegratedGradients"],
+    ".lime": ["Lime", "LimeExplanation"],
+    ".lrp": ["LRP", "DeepTaylor"],
+    ".noise_tunnel": ["SmoothGrad"],
+    ".occlusion": ["Occlusion", "occlusion_sweep"],
+}
+
+lazy_exports(__name__, _EXPORTS, globals(), eager=True)

@@ -5,8 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target, select_target
-from ..core.hooks import borrowed
+from ..core.base import Attribution, Run
 from ..core.layers import find_layer
 from ..core.registry import register_method
 from .gradient import GuidedBackprop
@@ -35,14 +34,27 @@ def upsample(maps: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
     return F.interpolate(maps, size=tuple(size), mode=mode, **aligned)
 
 
+def _same_layer(model: nn.Module, layer: nn.Module, name: str) -> tuple[str, nn.Module]:
+    """``layer`` inside ``model`` (a wrapper of the old model keeps it), else the layer of the same name."""
+    for candidate, module in model.named_modules():
+        if module is layer:
+            return candidate, module
+    return find_layer(model, name)
+
+
 class _ClassActivationMap(Attribution):
     """Shared parts: the layer, upsampling to the input and the optional ReLU."""
+
+    min_input_dim = 3
 
     def __init__(self, model: nn.Module, layer, relu_attributions: bool, interpolate_mode: str):
         super().__init__(model)
         self.layer_name, self.layer = find_layer(model, layer)
         self.relu_attributions = relu_attributions
         self.interpolate_mode = interpolate_mode
+
+    def _rebind(self, model: nn.Module) -> None:
+        self.layer_name, self.layer = _same_layer(model, self.layer, self.layer_name)
 
     def _finish(self, maps: torch.Tensor, inputs: torch.Tensor, upsample_to_input: bool) -> torch.Tensor:
         maps = maps.unsqueeze(1)
@@ -80,22 +92,50 @@ class CAM(_ClassActivationMap):
         if not isinstance(self.fc, nn.Linear):
             raise ValueError(f"fc_layer must be the nn.Linear after global average pooling, got {type(self.fc).__name__}")
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, upsample: bool = True) -> torch.Tensor:
+    needs_gradients = False
+
+    def _rebind(self, model: nn.Module) -> None:
+        super()._rebind(model)
+        self.fc_name, self.fc = _same_layer(model, self.fc, self.fc_name)
+
+    def _check_structure(self, features: torch.Tensor, store: dict, output: torch.Tensor) -> None:
+        """Refuse a model that is not feature maps → global average pooling → ``fc`` → class scores (eq. 24)."""
+        if "fc_in" not in store:
+            raise ValueError(f"{self.fc_name!r} did not run in the forward pass; CAM needs the linear layer after pooling")
+        pooled = features.flatten(2).mean(2)
+        fc_in = store["fc_in"].flatten(1)
+        tolerance = dict(rtol=1e-4, atol=1e-5 * max(1.0, float(pooled.abs().max())))
+        if fc_in.shape != pooled.shape or not torch.allclose(fc_in, pooled, **tolerance):
+            raise ValueError(
+                f"the input of {self.fc_name!r} is not the global average of {self.layer_name!r}'s feature maps "
+                "(global max pooling, or layers in between): CAM (eq. 24) is defined only for feature maps → global "
+                "average pooling → one linear layer; use GradCAM for other models"
+            )
+        if store["fc_out"].shape != output.shape or not torch.allclose(store["fc_out"], output):
+            raise ValueError(
+                f"the output of {self.fc_name!r} is not the model's class scores (layers follow it, e.g. fc → ReLU → "
+                "fc): CAM (eq. 24) needs the linear layer right after the pooling to produce the scores; point "
+                "fc_layer at the last linear layer, or use GradCAM"
+            )
+
+    def _attribute(self, run: Run, upsample: bool = True) -> torch.Tensor:
         """Class activation maps ``(N, 1, H, W)`` (or ``(N, 1, h, w)`` with ``upsample=False``)."""
-        inputs = check_inputs(inputs, min_dim=3)
         store: dict = {}
-        with borrowed(self.model), torch.no_grad():
+        with torch.no_grad():
             _capture(self.layer, store)
-            indices = resolve_target(target, forward_scores(self.model, inputs))
+            self.fc.register_forward_hook(lambda module, args, out: store.update(fc_in=args[0], fc_out=out))
+            output = run.forward(run.inputs)
+            indices = run.resolve(output)
         features = store["maps"]
         if features.shape[1] != self.fc.in_features:
             raise ValueError(
                 f"layer {self.layer_name!r} has {features.shape[1]} channels but {self.fc_name!r} expects "
                 f"{self.fc.in_features}: CAM needs the feature maps right before global average pooling"
             )
+        self._check_structure(features, store, output)
         weights = self.fc.weight.detach()[indices]  # (N, K)
         maps = torch.einsum("nk,nk...->n...", weights, features)
-        return self._finish(maps, inputs, upsample)
+        return self._finish(maps, run.inputs, upsample)
 
 
 @register_method("grad-cam")
@@ -119,19 +159,16 @@ class GradCAM(_ClassActivationMap):
     def __init__(self, model, layer, relu_attributions: bool = True, interpolate_mode: str = "bilinear"):
         super().__init__(model, layer, relu_attributions, interpolate_mode)
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, upsample: bool = True) -> torch.Tensor:
+    def _attribute(self, run: Run, upsample: bool = True) -> torch.Tensor:
         """Grad-CAM maps ``(N, 1, H, W)`` (or at the layer's resolution with ``upsample=False``)."""
-        inputs = check_inputs(inputs, min_dim=3)
         store: dict = {}
-        with borrowed(self.model):
-            _capture(self.layer, store)
-            output = forward_scores(self.model, inputs.requires_grad_(True))
-            indices = resolve_target(target, output)
-            activation = store["maps"]
-            (gradient,) = torch.autograd.grad(select_target(output, indices).sum(), activation)
+        _capture(self.layer, store)
+        output = run.forward(run.inputs.detach().requires_grad_(True))
+        activation = store["maps"]
+        (gradient,) = torch.autograd.grad(run.select(output).sum(), activation)
         alpha = gradient.flatten(2).mean(2)  # (N, K)
         maps = torch.einsum("nk,nk...->n...", alpha, activation.detach())
-        return self._finish(maps, inputs, upsample)
+        return self._finish(maps, run.inputs, upsample)
 
 
 @register_method("guided-grad-cam")
@@ -142,17 +179,17 @@ class GuidedGradCAM(Attribution):
     fine-grained guided gradient.
     """
 
+    min_input_dim = 3
+
     def __init__(self, model, layer, interpolate_mode: str = "bilinear"):
         super().__init__(model)
         self.grad_cam = GradCAM(model, layer, interpolate_mode=interpolate_mode)
         self.guided = GuidedBackprop(model)
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None) -> torch.Tensor:
-        inputs = check_inputs(inputs, min_dim=3)
-        if target is None:
-            with borrowed(self.model), torch.no_grad():
-                target = forward_scores(self.model, inputs).argmax(1)
-        return self.guided.attribute(inputs, target) * self.grad_cam.attribute(inputs, target)
+    def _attribute(self, run: Run) -> torch.Tensor:
+        target, extra = run.selector, run.additional_forward_args
+        guided = self.guided.attribute(run.inputs, target, additional_forward_args=extra)
+        return guided * self.grad_cam.attribute(run.inputs, target, additional_forward_args=extra)
 
     def __repr__(self) -> str:
         return f"GuidedGradCAM({type(self.model).__name__}, layer={self.grad_cam.layer_name!r})"

@@ -1,7 +1,6 @@
 """DeconvNet: reconstruct the input from one layer's response through a mirrored network (section 2.2.2)."""
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable
 from functools import partial
@@ -13,6 +12,7 @@ from torch.nn.modules.utils import _ntuple
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_flatten
 
+from ..core import ops
 from ..core.base import check_inputs
 from ..core.hooks import borrowed
 from ..core.layers import find_layer
@@ -23,53 +23,13 @@ KEEP = ("all", "max")
 Tensor = torch.Tensor
 Mirror = Callable[[Tensor], Tensor]
 
-_CONVOLUTIONS = {F.conv1d: F.conv_transpose1d, F.conv2d: F.conv_transpose2d, F.conv3d: F.conv_transpose3d}
-_CONV_PARAMETERS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-_CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
-
-# Every form of a rectifier; F.relu6 is hardtanh(0, 6).
-_RECTIFIERS = {
-    torch.relu, torch.relu_, F.relu, F.relu_, Tensor.relu, Tensor.relu_,
-    F.leaky_relu, F.leaky_relu_, F.hardtanh, F.hardtanh_, F.relu6,
-}  # fmt: skip
-_OTHER_ACTIVATIONS = {
-    torch.sigmoid, Tensor.sigmoid, F.sigmoid, torch.tanh, Tensor.tanh, F.tanh, F.softplus, F.elu, F.selu,
-    F.gelu, F.silu, F.mish, F.hardswish, F.hardsigmoid, F.softmax, F.log_softmax,
-}  # fmt: skip
-
-# Max-pooling -> the variant that also returns the switches (flat argmax positions per channel).
-_MAX_POOLS = {
-    F.max_pool1d: F.max_pool1d_with_indices, F.max_pool1d_with_indices: F.max_pool1d_with_indices,
-    F.max_pool2d: F.max_pool2d_with_indices, F.max_pool2d_with_indices: F.max_pool2d_with_indices,
-    F.max_pool3d: F.max_pool3d_with_indices, F.max_pool3d_with_indices: F.max_pool3d_with_indices,
-    F.adaptive_max_pool1d: F.adaptive_max_pool1d_with_indices,
-    F.adaptive_max_pool1d_with_indices: F.adaptive_max_pool1d_with_indices,
-    F.adaptive_max_pool2d: F.adaptive_max_pool2d_with_indices,
-    F.adaptive_max_pool2d_with_indices: F.adaptive_max_pool2d_with_indices,
-    F.adaptive_max_pool3d: F.adaptive_max_pool3d_with_indices,
-    F.adaptive_max_pool3d_with_indices: F.adaptive_max_pool3d_with_indices,
-}  # fmt: skip
-
-# Average pooling is linear: mirrored by its transpose (each value spread evenly over its window).
-_AVG_POOLS = {
-    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d, F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
-}  # fmt: skip
-
-# Calls that only rearrange the values (flatten before a linear layer, ...): mirrored by a reshape.
-_RESHAPES = {
-    torch.flatten, Tensor.flatten, Tensor.view, Tensor.reshape, torch.reshape, Tensor.unflatten, torch.unflatten,
-    Tensor.squeeze, torch.squeeze, Tensor.unsqueeze, torch.unsqueeze, Tensor.contiguous,
-}  # fmt: skip
-_DROPOUTS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout}
-
+# Operations (names in :mod:`~nn_interpretability.core.ops`) and their mirrors.
+_TRANSPOSED = {"conv1d": F.conv_transpose1d, "conv2d": F.conv_transpose2d, "conv3d": F.conv_transpose3d}
+_RECTIFIERS = ("relu", "leaky_relu", "hardtanh")  # F.relu6 is hardtanh(0, 6)
+# Calls that only rearrange the values in their order (flatten before a linear layer, ...): mirrored by a reshape.
+_RESHAPES = ("view", "view_as", "reshape", "reshape_as", "flatten", "unflatten", "squeeze", "unsqueeze", "contiguous")
 # Elementwise arithmetic with a constant (e.g. input normalisation inside the model).
-_ARITHMETIC = {
-    **dict.fromkeys([torch.add, Tensor.add, Tensor.add_, Tensor.__add__, Tensor.__radd__, Tensor.__iadd__], "add"),
-    **dict.fromkeys([torch.sub, Tensor.sub, Tensor.sub_, Tensor.__sub__, Tensor.__isub__], "sub"),
-    **dict.fromkeys([torch.rsub, Tensor.__rsub__], "rsub"),
-    **dict.fromkeys([torch.mul, Tensor.mul, Tensor.mul_, Tensor.__mul__, Tensor.__rmul__, Tensor.__imul__], "mul"),
-    **dict.fromkeys([torch.div, Tensor.div, Tensor.div_, Tensor.__truediv__, Tensor.__itruediv__], "div"),
-}
+_ARITHMETIC = ("add", "sub", "rsub", "mul", "div")
 
 _SUPPORTED = (
     "supported on the path to the layer: conv1d/2d/3d, linear, ReLU / LeakyReLU / ReLU6 (module or functional), "
@@ -90,19 +50,9 @@ def _module_label(name: str, module: nn.Module) -> str:
     return f"module {name!r} ({type(module).__name__})" if name else f"the forward of {type(module).__name__}"
 
 
-def _arguments(func, parameters, defaults, args, kwargs) -> dict:
-    """The call's arguments by name (builtins like ``F.conv2d`` have no Python signature to bind)."""
-    try:
-        bound = inspect.signature(func).bind(*args, **kwargs)
-        bound.apply_defaults()
-        return dict(bound.arguments)
-    except (TypeError, ValueError):
-        return {**defaults, **dict(zip(parameters, args)), **kwargs}
-
-
 def _convolution_mirror(func, args, kwargs, current: Tensor, result: Tensor, where: str) -> Mirror:
     """The transposed convolution with the layer's own weight, cropped or padded back to the input size."""
-    a = _arguments(func, _CONV_PARAMETERS, _CONV_DEFAULTS, args, kwargs)
+    a = ops.layer_arguments(func, args, kwargs)
     if a["input"] is not current:
         raise ValueError(f"{where}: the convolution's input is not the path to the layer")
     weight, spatial = a["weight"], current.dim() - 2
@@ -125,7 +75,7 @@ def _convolution_mirror(func, args, kwargs, current: Tensor, result: Tensor, whe
             current.shape[2:], result.shape[2:], stride, padding, dilation, kernel
         )
     )
-    transpose, groups = _CONVOLUTIONS[func], a["groups"]
+    transpose, groups = _TRANSPOSED[ops.op_of(func).name], a["groups"]
     return lambda signal: transpose(signal, weight, None, stride, padding, output_padding, groups, dilation)
 
 
@@ -134,7 +84,7 @@ def _unpooling_mirror(func, args, kwargs, current: Tensor, where: str) -> Mirror
     if (args[0] if args else kwargs.get("input")) is not current:
         raise ValueError(f"{where}: the pooling's input is not the path to the layer")
     kwargs = {k: v for k, v in kwargs.items() if k != "return_indices"}
-    _, switches = _MAX_POOLS[func](*args, **kwargs)
+    _, switches = ops.with_indices(func)(*args, **kwargs)
     shape = current.shape
     if switches.dim() != current.dim() or current.dim() < 3:
         raise ValueError(f"{where}: max-pooling needs a batch-first input (N, C, ...), got shape {tuple(shape)}")
@@ -164,7 +114,7 @@ def _average_pooling_mirror(func, args, kwargs, current: Tensor, where: str) -> 
 
 def _batch_norm_mirror(args, kwargs, where: str) -> Mirror:
     """BatchNorm in eval mode is a per-channel scale and shift: folded into the mirror as the scale."""
-    a = _arguments(F.batch_norm, (), {}, args, kwargs)
+    a = ops.bound_arguments(F.batch_norm, args, kwargs)
     if a["training"] or a["running_var"] is None:
         raise ValueError(
             f"{where}: BatchNorm normalises with the batch's own statistics (training mode or "
@@ -178,7 +128,7 @@ def _batch_norm_mirror(args, kwargs, where: str) -> Mirror:
 
 def _arithmetic_mirror(func, args, kwargs, current: Tensor, result: Tensor, where: str) -> Mirror:
     """Adding a constant is dropped like a bias; multiplying or dividing by one is applied to the signal."""
-    kind = _ARITHMETIC[func]
+    kind = ops.op_of(func).name
     first, second = args[0], args[1] if len(args) > 1 else kwargs.get("other")
     alpha = kwargs.get("alpha", 1)
     if (first is current) == (second is current) or result.shape != current.shape or kwargs.get("rounding_mode"):
@@ -199,35 +149,37 @@ def _arithmetic_mirror(func, args, kwargs, current: Tensor, result: Tensor, wher
 def _mirror_of(func, args, kwargs, current: Tensor, result, where: str) -> tuple[Mirror, Tensor]:
     """The map that mirrors ``func`` in the DeconvNet, and the tensor the path continues with."""
     output = result[0] if isinstance(result, tuple) else result
-    if func in _CONVOLUTIONS:
+    entry = ops.op_of(func)
+    name, category = (entry.name, entry.category) if entry is not None else (None, None)
+    if name in _TRANSPOSED:
         return _convolution_mirror(func, args, kwargs, current, output, where), output
-    if func is F.linear:
-        a = _arguments(func, ("input", "weight", "bias"), {"bias": None}, args, kwargs)
+    if name == "linear":
+        a = ops.layer_arguments(func, args, kwargs)
         if a["input"] is not current:
             raise ValueError(f"{where}: the linear layer's input is not the path to the layer")
         weight = a["weight"]
         return (lambda signal: signal @ weight), output
-    if func in _RECTIFIERS:
+    if name in _RECTIFIERS:
         # Zeiler & Fergus pass the reconstruction through a ReLU, whatever the forward signal was.
         return (lambda signal: signal.clamp(min=0)), output
-    if func in _MAX_POOLS:
+    if category == ops.MAX_POOL:
         return _unpooling_mirror(func, args, kwargs, current, where), output
-    if func in _AVG_POOLS:
+    if category == ops.AVG_POOL:
         return _average_pooling_mirror(func, args, kwargs, current, where), output
-    if func in _RESHAPES:
+    if name in _RESHAPES and not entry.in_place:
         if args[0] is not current:
             raise ValueError(f"{where}: {_name(func)} does not reshape the path to the layer")
         shape = current.shape
         return (lambda signal: signal.reshape(shape)), output
-    if func in _DROPOUTS:
-        if _arguments(func, (), {}, args, kwargs)["training"]:
+    if category == ops.DROPOUT:
+        if ops.dropout_arguments(func, args, kwargs)[2]:
             raise ValueError(f"{where}: dropout in training mode is random; call it with training=self.training")
         return (lambda signal: signal), output
     if func is F.batch_norm:
         return _batch_norm_mirror(args, kwargs, where), output
-    if func in _ARITHMETIC:
+    if name in _ARITHMETIC:
         return _arithmetic_mirror(func, args, kwargs, current, output, where), output
-    if func in _OTHER_ACTIVATIONS:
+    if category in (ops.ACTIVATION, ops.SOFTMAX):
         raise ValueError(
             f"DeconvNetReconstruction cannot mirror {_name(func)} in {where}: the DeconvNet rectifies the signal "
             "at ReLUs and has no rule for other activations"

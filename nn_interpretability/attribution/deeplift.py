@@ -17,7 +17,6 @@ reshaping are affine, so autograd's ordinary backward through them already is th
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
@@ -27,11 +26,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
-from ..core.activations import ACTIVATIONS, intercept_activations
-from ..core.base import Attribution, Target, check_inputs, resolve_target, select_target
-from ..core.hooks import borrowed
+from ..core import ops
+from ..core.activations import ACTIVATIONS, FUSED, intercept_activations
+from ..core.base import Attribution, Run
+from ..core.batching import broadcast_baselines
 from ..core.registry import register_method
-from .integrated_gradients import _broadcast_baselines
 
 #: Rules for the nonlinearities: the plain derivative, Rescale (eq. 9.47) or RevealCancel.
 RULES = ("gradient", "rescale", "reveal_cancel")
@@ -47,20 +46,11 @@ MODES = {
 }
 
 _MAX_POOL = "max_pool"
-# Elementwise activations the shared interceptor does not route, handled here -> their names.
-_OTHER_ACTIVATIONS = {
-    F.prelu: "prelu",
-    F.hardswish: "hardswish",
-    F.hardsigmoid: "hardsigmoid",
-    F.mish: "mish",
-    F.selu: "selu",
-    F.celu: "celu",
-    F.logsigmoid: "logsigmoid",
-    F.softsign: "softsign",
-}
 # Activations whose secant slope is exact up to a few ulps (both differences come from the same
 # linear pieces); a smooth activation's secant loses its digits to rounding when Δx is tiny.
-_PIECEWISE_LINEAR = frozenset({"relu", "leaky_relu", "hardtanh", "prelu", "hardsigmoid"})
+_PIECEWISE_LINEAR = frozenset(
+    {"relu", "leaky_relu", "hardtanh", "prelu", "hardsigmoid", "threshold", "rrelu", "hardshrink", "softshrink"}
+)
 # Activations with a parameter per channel: their derivative is taken on whole tensors, not on a subset.
 _CHANNELWISE = frozenset({"prelu"})
 
@@ -139,52 +129,24 @@ def _describe(func) -> str:
     return f"torch.{name}"
 
 
-def _functions(names: str, *namespaces) -> set:
-    return {
-        getattr(space, name) for space in namespaces for name in names.split() if callable(getattr(space, name, None))
-    }
-
-
 # Affine in each input-dependent argument: autograd's backward through these is the Linear rule, and
 # applied to the copies x' + Δ+ and x' + Δ− they carry the positive and negative parts along.
-_AFFINE = _functions(
-    "cat concat concatenate stack hstack vstack flatten unflatten reshape view view_as reshape_as squeeze squeeze_ "
-    "unsqueeze unsqueeze_ transpose transpose_ swapaxes swapdims t permute movedim moveaxis narrow select "
-    "index_select split split_with_sizes tensor_split chunk unbind flip roll contiguous expand expand_as repeat "
-    "tile clone to type_as float double half bfloat16 __getitem__ pixel_shuffle pixel_unshuffle channel_shuffle "
-    "add add_ __add__ __iadd__ __radd__ sub sub_ subtract __sub__ __isub__ __rsub__ rsub neg neg_ negative "
-    "__neg__ positive __pos__ sum mean cumsum avg_pool1d",
-    torch,
-    torch.Tensor,
-) | _functions(
-    "batch_norm avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d pad "
-    "interpolate upsample upsample_nearest upsample_bilinear",
-    F,
-)
+_AFFINE = ops.functions(
+    ops.RESHAPE, ops.RESAMPLE, ops.AVG_POOL, names=("add", "sub", "rsub", "neg", "positive", "sum", "mean", "cumsum")
+) | {F.batch_norm}
 # Linear and convolutional layers: the ones the Linear rule re-splits (input, weight, bias come first).
-_LINEAR_LAYERS = _functions("linear conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d", F)
+_LINEAR_LAYERS = ops.functions(ops.LINEAR)
 # Linear in each factor (layers in input and weight): affine while at most one factor depends on the input.
-_PRODUCTS = _LINEAR_LAYERS | _functions(
-    "mul mul_ __mul__ __imul__ __rmul__ multiply matmul __matmul__ __rmatmul__ mm bmm mv einsum tensordot",
-    torch,
-    torch.Tensor,
-)
+_PRODUCTS = _LINEAR_LAYERS | ops.functions(ops.PRODUCT, names=("mul",))
 # Linear in the dividend only.
-_DIVISIONS = _functions("div div_ divide true_divide __truediv__ __itruediv__", torch, torch.Tensor)
+_DIVISIONS = ops.functions(names=("div",))
 _SUPPORTED = _AFFINE | _PRODUCTS | _DIVISIONS
-
-# Max-pooling forms the activation interceptor does not route to the handler -> their index variant.
-_OTHER_MAX_POOLS = {
-    **{getattr(torch, f"max_pool{d}d"): getattr(F, f"max_pool{d}d_with_indices") for d in (1, 2, 3)},
-    F.adaptive_max_pool3d: F.adaptive_max_pool3d_with_indices,
-}
-_MAX_POOLS_WITH_INDICES = _functions(
-    "max_pool1d_with_indices max_pool2d_with_indices max_pool3d_with_indices adaptive_max_pool1d_with_indices "
-    "adaptive_max_pool2d_with_indices adaptive_max_pool3d_with_indices",
-    F,
+# Dropout whose dropped units take a non-zero value: in training mode not affine in its input.
+_ALPHA_DROPOUTS = ("alpha_dropout", "feature_alpha_dropout")
+_NON_STRICT = (
+    "Pass strict=False to back-propagate the plain gradient through such operations (summation-to-delta may "
+    "then fail; check return_convergence_delta)"
 )
-_DROPOUTS = _functions("dropout dropout1d dropout2d dropout3d", F)
-_ALPHA_DROPOUTS = _functions("alpha_dropout feature_alpha_dropout", F)
 
 
 class _Propagation(TorchFunctionMode):
@@ -226,6 +188,10 @@ class _Propagation(TorchFunctionMode):
 
     def activation(self, name: str, x: torch.Tensor, call: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
         """Handler for :func:`intercept_activations`: the nonlinearity with the rule's backward pass."""
+        if name in FUSED:
+            if self.strict:
+                raise NotImplementedError(f"{ops.fused_message(name, 'DeepLIFT')}. {_NON_STRICT}")
+            return call(x)
         if not x.requires_grad:
             return call(x)
         self._check_rows(x, f"the nonlinearity {name}")
@@ -341,12 +307,12 @@ class _Propagation(TorchFunctionMode):
         spread = func(difference.abs(), weight.abs(), None, *rest, **kwargs)
         return torch.cat([y_in, y_ref, y_ref + (total + spread) / 2, y_ref + (total - spread) / 2])
 
-    def _batch_norm_rule(self, bound: inspect.BoundArguments):
+    def _batch_norm_rule(self, bound: dict):
         """BatchNorm (eval mode) under the Linear rule: the two parts of a unit's difference count as two
         terms of weight ``s = γ / σ``, so a negative ``s`` turns the positive part into the negative one
         (the reference implementation's convention). Without the Linear rule the parts keep their origin.
         """
-        arguments = dict(bound.arguments)
+        arguments = dict(bound)
         x = arguments.pop("input")
         self._check_rows(x, "batch_norm")
         x_in, x_ref, x_pos, x_neg = x.chunk(4)
@@ -362,15 +328,17 @@ class _Propagation(TorchFunctionMode):
 
     def _dropout(self, func, args, kwargs):
         """Dropout in training mode with one mask per sample, shared by the sample's copies."""
-        bound = inspect.signature(func).bind(*args, **kwargs)
-        bound.apply_defaults()
-        x = bound.arguments["input"]
-        if not bound.arguments["training"] or bound.arguments["p"] == 0 or not _depends(x):
+        x, p, training = ops.dropout_arguments(func, args, kwargs)
+        if not training or p == 0 or not _depends(x):
             return func(*args, **kwargs)
+        entry = ops.op_of(func)
+        if entry.name in _ALPHA_DROPOUTS:
+            raise NotImplementedError(
+                f"{_describe(func)} in training mode is not affine in its input, so the input and its "
+                "baseline cannot share one mask; switch it to eval mode"
+            )
         self._check_rows(x, _describe(func))
-        bound.arguments["input"] = torch.ones_like(x.chunk(self.blocks)[0])
-        bound.arguments["inplace"] = False
-        scale = func(*bound.args, **bound.kwargs)  # the mask divided by 1 - p
+        scale = entry.out_of_place(torch.ones_like(x.chunk(self.blocks)[0]), p, True)  # the mask divided by 1 - p
         return x * scale.repeat(self.blocks, *[1] * (x.dim() - 1))
 
     def _unsupported(self, func, args, kwargs) -> str | None:
@@ -388,38 +356,26 @@ class _Propagation(TorchFunctionMode):
         kwargs = kwargs or {}
         if self._paused or not torch.is_grad_enabled():
             return func(*args, **kwargs)
-        if func in _DROPOUTS:
+        entry = ops.op_of(func)
+        if entry is not None and entry.category == ops.DROPOUT:
             return self._dropout(func, args, kwargs)
-        if func in _ALPHA_DROPOUTS or func is F.batch_norm:
-            bound = inspect.signature(func).bind(*args, **kwargs)
-            bound.apply_defaults()
-            if _depends(bound.arguments["input"]):
-                if func in _ALPHA_DROPOUTS and bound.arguments["training"]:
-                    raise NotImplementedError(
-                        f"{_describe(func)} in training mode is not affine in its input, so the input and its "
-                        "baseline cannot share one mask; switch it to eval mode"
-                    )
-                if func is F.batch_norm and (bound.arguments["training"] or bound.arguments["running_var"] is None):
+        if func is F.batch_norm:
+            bound = ops.bound_arguments(func, args, kwargs)
+            if _depends(bound["input"]):
+                if bound["training"] or bound["running_var"] is None:
                     raise ValueError(
                         "BatchNorm runs in training mode: it would normalise the inputs and their baselines with "
                         "the statistics of their joint batch. Call model.eval() (for Monte Carlo dropout, switch "
                         "only the dropout layers to training mode)"
                     )
-                if func is F.batch_norm and self.rule == "reveal_cancel" and self.linear_rule:
+                if self.rule == "reveal_cancel" and self.linear_rule:
                     return self._batch_norm_rule(bound)
         if self.rule != "gradient" and _depends(args[:1] or kwargs.get("input")):
-            if func in _MAX_POOLS_WITH_INDICES or (func in _OTHER_MAX_POOLS and kwargs.get("return_indices")):
+            # The activation interceptor routes the activations and the max-pooling without switches.
+            if entry is not None and entry.category == ops.MAX_POOL and ops.returns_indices(func, args, kwargs):
                 raise NotImplementedError(
                     f"{_describe(func)} with return_indices=True (max-unpooling) is not supported by DeepLIFT"
                 )
-            if func in _OTHER_ACTIVATIONS:
-                x, call = _unary(func, args, kwargs)
-                return self.activation(_OTHER_ACTIVATIONS[func], x, call)
-            if func in _OTHER_MAX_POOLS:
-                with_indices = _OTHER_MAX_POOLS[func]
-                bound = inspect.signature(with_indices).bind(*args, **kwargs)
-                x = bound.arguments.pop("input")
-                return self.activation(_MAX_POOL, x, lambda t: with_indices(t, **bound.arguments)[0])
             if self.rule == "reveal_cancel" and self.linear_rule and func in _LINEAR_LAYERS:
                 problem = self._unsupported(func, args, kwargs) if self.strict else None
                 if problem is None and not _depends(args[1:] + tuple(kwargs.values())):
@@ -429,7 +385,7 @@ class _Propagation(TorchFunctionMode):
         problem = self._unsupported(func, args, kwargs)
         output = func(*args, **kwargs)
         if problem is None and func not in _SUPPORTED and _depends(output) and not _is_attribute(func):
-            activations = ", ".join(sorted({*ACTIVATIONS, *_OTHER_ACTIVATIONS.values()} - {_MAX_POOL}))
+            activations = ", ".join(sorted(set(ACTIVATIONS) - {_MAX_POOL}))
             problem = (
                 f"DeepLIFT has no rule for {_describe(func)}, which the model applies to an input-dependent tensor. "
                 "Supported: linear and convolutional layers, BatchNorm in eval mode, additions, products with "
@@ -437,25 +393,8 @@ class _Propagation(TorchFunctionMode):
                 "explain logits rather than softmax outputs"
             )
         if problem is not None:
-            raise NotImplementedError(
-                f"{problem}. Pass strict=False to back-propagate the plain gradient through such operations "
-                "(summation-to-delta may then fail; check return_convergence_delta)"
-            )
+            raise NotImplementedError(f"{problem}. {_NON_STRICT}")
         return output
-
-
-def _unary(func, args: tuple, kwargs: dict):
-    """An activation call's input and the activation as a function of a new input, run out of place."""
-    x, rest = (args[0], args[1:]) if args else (kwargs.pop("input"), ())
-    try:
-        signature = inspect.signature(func)
-    except (TypeError, ValueError):  # builtins without a Python signature take no ``inplace``
-        return x, lambda t: func(t, *rest, **kwargs)
-    arguments = signature.bind(x, *rest, **kwargs).arguments
-    arguments.pop("input")
-    if "inplace" in signature.parameters:
-        arguments["inplace"] = False
-    return x, lambda t: func(t, **arguments)
 
 
 def _is_attribute(func) -> bool:
@@ -518,8 +457,9 @@ class DeepLift(Attribution):
     Nonlinearities are caught in every form: modules, one module reused at several places, in-place
     modules, ``F.relu``, ``torch.relu``, ``Tensor.relu``, ... (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh,
     Sigmoid, Tanh, Softplus, ELU, CELU, SELU, GELU, SiLU, Mish, Hardswish, Hardsigmoid, LogSigmoid,
-    Softsign, max-pooling). Captum hooks modules only, and raises on or silently
-    mis-handles reused and functional ReLUs (Captum issues #1082, #1104).
+    Softsign, Threshold, RReLU, Hardshrink, Softshrink, Tanhshrink, max-pooling). Fused kernels that
+    hide their activations (``nn.LSTM``, ``nn.MultiheadAttention``, ...) raise. Captum hooks modules only,
+    and raises on or silently mis-handles reused and functional ReLUs (Captum issues #1082, #1104).
 
     Parameters
     ----------
@@ -535,6 +475,10 @@ class DeepLift(Attribution):
         ``False`` back-propagates their plain gradient instead; summation-to-delta may then fail, which
         ``return_convergence_delta`` shows.
     """
+
+    takes_baselines = True
+    has_convergence_delta = True
+    multiplies_by_inputs = True
 
     def __init__(self, model: nn.Module, rule: str = "rescale", linear_rule: bool = True, strict: bool = True):
         super().__init__(model)
@@ -562,13 +506,7 @@ class DeepLift(Attribution):
         """The report's name of this configuration, e.g. ``"LinearRevealCancel"``."""
         return next(name for name, setting in MODES.items() if setting == (self.rule, self.linear_rule))
 
-    def attribute(
-        self,
-        inputs: torch.Tensor,
-        target: Target = None,
-        baselines=0.0,
-        return_convergence_delta: bool = False,
-    ):
+    def _attribute(self, run: Run, baselines=0.0, return_convergence_delta: bool = False):
         """Contributions of each input element to ``f_c(x) − f_c(x')``, with the shape of ``inputs``.
 
         Parameters
@@ -589,8 +527,8 @@ class DeepLift(Attribution):
         -------
         Tensor, or (Tensor, Tensor) with the per-sample delta of shape ``(N,)``
         """
-        inputs = check_inputs(inputs)
-        baselines = _broadcast_baselines(baselines, inputs)
+        inputs = run.inputs
+        baselines = broadcast_baselines(baselines, inputs)
         difference = inputs - baselines
         positive, negative = difference.clamp(min=0), difference.clamp(max=0)
         copies = [inputs, baselines]
@@ -599,20 +537,17 @@ class DeepLift(Attribution):
         stacked = torch.cat(copies).requires_grad_(True)
         blocks = len(copies)
 
-        with borrowed(self.model):
-            propagation = _Propagation(self.rule, self.linear_rule, blocks, inputs.shape[0], self.strict)
-            nonlinearities = (
-                nullcontext() if self.rule == "gradient" else intercept_activations(propagation.activation)
-            )
-            with propagation, nonlinearities:
-                output = self._scores(stacked, inputs.shape)
-            outputs = output.chunk(blocks)
-            indices = resolve_target(target, outputs[0].detach())
-            if self.rule == "reveal_cancel":
-                objective = select_target(outputs[2], indices) + select_target(outputs[3], indices)
-            else:
-                objective = select_target(outputs[0], indices)
-            (gradient,) = torch.autograd.grad(objective.sum(), stacked)
+        propagation = _Propagation(self.rule, self.linear_rule, blocks, inputs.shape[0], self.strict)
+        nonlinearities = nullcontext() if self.rule == "gradient" else intercept_activations(propagation.activation)
+        with propagation, nonlinearities:
+            output = run.forward(stacked)
+        outputs = output.chunk(blocks)
+        select = run.bind(outputs[0])
+        if self.rule == "reveal_cancel":
+            objective = select(outputs[2]) + select(outputs[3])
+        else:
+            objective = select(outputs[0])
+        (gradient,) = torch.autograd.grad(objective.sum(), stacked)
 
         grads = gradient.chunk(blocks)
         if self.rule == "reveal_cancel":
@@ -622,29 +557,9 @@ class DeepLift(Attribution):
         if not return_convergence_delta:
             return contributions
         with torch.no_grad():
-            change = select_target(outputs[0], indices) - select_target(outputs[1], indices)
+            change = select(outputs[0]) - select(outputs[1])
             delta = contributions.flatten(1).sum(1) - change
         return contributions, delta
-
-    def _scores(self, stacked: torch.Tensor, input_shape: torch.Size) -> torch.Tensor:
-        """Run the model on the stacked copies and check that it returns class scores."""
-        try:
-            output = self.model(stacked)
-        except NotImplementedError:  # a RuntimeError, but raised by a rule with its own message
-            raise
-        except RuntimeError as error:
-            raise ValueError(
-                f"the model could not run on inputs of shape {tuple(input_shape)}: {error}. Inputs must be "
-                "batch-first (N, ...) with the size the model expects; for a single sample use inputs.unsqueeze(0)"
-            ) from error
-        if not isinstance(output, torch.Tensor):
-            raise TypeError(f"the model must return a tensor of class scores (N, C), got {type(output).__name__}")
-        if output.dim() != 2 or output.shape[0] != stacked.shape[0]:
-            shape = tuple(output.shape)
-            if output.dim() and output.shape[0] == stacked.shape[0]:
-                shape = (input_shape[0], *shape[1:])
-            raise ValueError(f"the model must return class scores of shape (N, C) = ({input_shape[0]}, C), got {shape}")
-        return output
 
     def __repr__(self) -> str:
         return f"DeepLift({type(self.model).__name__}, rule={self.rule!r}, linear_rule={self.linear_rule})"

@@ -4,29 +4,23 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..core.activations import intercept_activations
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target, select_target
-from ..core.hooks import borrowed
+from ..core.activations import FUSED, intercept_activations
+from ..core.ops import fused_message
+from ..core.base import Attribution, Run
+from ..core.batching import broadcast_baselines
 from ..core.registry import register_method
-from .integrated_gradients import _broadcast_baselines
+from ..core.vocabulary import renamed_arguments
 
 
-def target_gradient(model: nn.Module, inputs: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
-    """Gradient of each sample's target score with respect to its input.
+def target_gradient(run: Run, x: torch.Tensor | None = None) -> torch.Tensor:
+    """Gradient of each sample's target score with respect to its input (``x``, default the batch).
 
     The scores of the batch are summed before one backward pass; since samples do not interact in a
-    model in eval mode, row ``i`` of the result is ``d f_{c_i}(x_i) / d x_i``. Call inside
-    :func:`~nn_interpretability.core.hooks.borrowed`.
-
-    Returns
-    -------
-    (gradient, target indices)
+    model in eval mode, row ``i`` of the result is ``d f_{c_i}(x_i) / d x_i``.
     """
-    x = inputs.detach().requires_grad_(True)
-    output = forward_scores(model, x)
-    indices = resolve_target(target, output)
-    (gradient,) = torch.autograd.grad(select_target(output, indices).sum(), x)
-    return gradient, indices
+    x = (run.inputs if x is None else x).detach().requires_grad_(True)
+    (gradient,) = torch.autograd.grad(run.select(run.forward(x)).sum(), x)
+    return gradient
 
 
 @register_method("saliency")
@@ -37,11 +31,9 @@ class Saliency(Attribution):
     signed gradient is returned unless ``abs=True`` is asked for.
     """
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, abs: bool = False) -> torch.Tensor:
+    def _attribute(self, run: Run, abs: bool = False) -> torch.Tensor:
         """Return ``d f_c / d x`` with the shape of ``inputs``; ``abs=True`` gives its magnitude."""
-        inputs = check_inputs(inputs)
-        with borrowed(self.model):
-            gradient, _ = target_gradient(self.model, inputs, target)
+        gradient = target_gradient(run)
         return gradient.abs() if abs else gradient
 
 
@@ -53,12 +45,11 @@ class InputXGradient(Attribution):
     it equals the first-order Taylor decomposition at the root point ``εx``, ``ε → 0`` (report eq. 4).
     """
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None) -> torch.Tensor:
+    multiplies_by_inputs = True
+
+    def _attribute(self, run: Run) -> torch.Tensor:
         """Return ``x ∘ ∂f_c/∂x`` with the shape of ``inputs``."""
-        inputs = check_inputs(inputs)
-        with borrowed(self.model):
-            gradient, _ = target_gradient(self.model, inputs, target)
-        return inputs * gradient
+        return run.inputs * target_gradient(run)
 
 
 @register_method("simple-taylor")
@@ -73,31 +64,32 @@ class SimpleTaylor(Attribution):
     ----------
     model : nn.Module
         A classifier returning class scores ``(N, C)``.
-    root : None, float or Tensor
-        The root point ``x̃``: a number, one tensor of the per-sample shape or one per sample. ``None``
-        is the limit ``x̃ = εx, ε → 0``, whose gradient is the gradient at ``x`` for a ReLU network
-        without biases, so the map is gradient × input.
+    baselines : None, float or Tensor
+        The default root point ``x̃`` (``root`` before 0.2): a number, one tensor of the per-sample shape
+        or one per sample; ``attribute(..., baselines=...)`` overrides it. ``None`` is the limit
+        ``x̃ = εx, ε → 0``, whose gradient is the gradient at ``x`` for a ReLU network without biases,
+        so the map is gradient × input.
     """
 
-    def __init__(self, model: nn.Module, root=None):
-        super().__init__(model)
-        self.root = root
+    takes_baselines = True
+    multiplies_by_inputs = True
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None) -> torch.Tensor:
+    @renamed_arguments(root="baselines")
+    def __init__(self, model: nn.Module, baselines=None):
+        super().__init__(model)
+        self.baselines = baselines
+
+    def _attribute(self, run: Run, baselines=None) -> torch.Tensor:
         """Return ``∂f_c/∂x(x̃) ∘ (x − x̃)``; ``target=None`` explains the class predicted for ``x``."""
-        inputs = check_inputs(inputs)
-        if self.root is None:
-            return InputXGradient(self.model).attribute(inputs, target)
-        root = _broadcast_baselines(self.root, inputs)
-        with borrowed(self.model):
-            if target is None:
-                with torch.no_grad():
-                    target = forward_scores(self.model, inputs).argmax(1)
-            gradient, _ = target_gradient(self.model, root.contiguous(), target)
-        return gradient * (inputs - root)
+        baselines = self.baselines if baselines is None else baselines
+        if baselines is None:
+            return run.inputs * target_gradient(run)
+        root = broadcast_baselines(baselines, run.inputs)
+        run.selector  # the target chosen on x (e.g. its predicted class), not on the root point
+        return target_gradient(run, root.contiguous()) * (run.inputs - root)
 
     def __repr__(self) -> str:
-        return f"SimpleTaylor({type(self.model).__name__}, root={self.root!r})"
+        return f"SimpleTaylor({type(self.model).__name__}, baselines={self.baselines!r})"
 
 
 class _RectifyGradient(torch.autograd.Function):
@@ -125,15 +117,21 @@ class _DeconvActivation(torch.autograd.Function):
 
 
 # Monotone activations: f' >= 0, so rectifying the gradient before or after f' is the same.
-_MONOTONE = ("elu", "hardtanh", "leaky_relu", "relu", "sigmoid", "softplus", "tanh")
-_RECTIFIERS = ("hardtanh", "leaky_relu", "relu")
+_MONOTONE = (
+    "celu", "elu", "hardshrink", "hardsigmoid", "hardtanh", "leaky_relu", "logsigmoid", "relu", "rrelu", "selu",
+    "sigmoid", "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
+)  # fmt: skip
+# Activations monotone for some arguments: the condition, and its test on the intercepted call.
+_MONOTONE_IF = {
+    "threshold": ("value <= threshold", lambda call: call.argument("value", 2) <= call.argument("threshold", 1)),
+    "prelu": ("weight >= 0", lambda call: bool((call.argument("weight", 1) >= 0).all())),
+}
+_RECTIFIERS = ("hardtanh", "leaky_relu", "prelu", "relu", "rrelu")
 
 
-def _modified_backward_gradient(method: Attribution, inputs, target, handler) -> torch.Tensor:
-    inputs = check_inputs(inputs)
-    with borrowed(method.model), intercept_activations(handler):
-        gradient, _ = target_gradient(method.model, inputs, target)
-    return gradient
+def _modified_backward_gradient(run: Run, handler) -> torch.Tensor:
+    with intercept_activations(handler):
+        return target_gradient(run)
 
 
 @register_method("guided-backprop")
@@ -143,24 +141,37 @@ class GuidedBackprop(Attribution):
     Springenberg et al. 2015, "Striving for simplicity: the all convolutional net"; the report's
     section 2.2.1. At a ReLU the backward signal is zero where the forward input *or* the incoming
     gradient is negative: ``R_in = 1[x > 0] · relu(R_out)``. Other monotone activations (ReLU6,
-    LeakyReLU, sigmoid, tanh, softplus, ELU) get ``f'(x) · relu(R_out)``. ReLUs are caught in every
-    form: modules (nested, reused, ``inplace=True``) and functional calls (``F.relu``, ``torch.relu``,
-    ``Tensor.relu``). Non-monotone activations (GELU, SiLU) raise, since the rule is undefined there.
+    LeakyReLU, PReLU with a non-negative slope, threshold with ``value <= threshold``, sigmoid, tanh,
+    softplus, ELU, SELU, CELU, ...; see ``_MONOTONE``) get ``f'(x) · relu(R_out)``. Activations are
+    caught in every form: modules (nested, reused, ``inplace=True``) and functional calls (``F.relu``,
+    ``torch.relu``, ``Tensor.relu``). Non-monotone activations (GELU, SiLU, Hardswish, Mish), fused
+    kernels that hide their activations (``nn.LSTM``, ``nn.GRU``, ``nn.MultiheadAttention``) and calls
+    that may be a ReLU in disguise (``torch.where``, ``clamp``) raise, naming the operation.
     """
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None) -> torch.Tensor:
+    def _attribute(self, run: Run) -> torch.Tensor:
         """Return the guided gradient of each sample's target score, with the shape of ``inputs``."""
 
         def guided(name, x, call):
             if name == "max_pool":
                 return call(x)
-            if name not in _MONOTONE:
+            if name in FUSED:
+                raise NotImplementedError(fused_message(name, "GuidedBackprop"))
+            if name in _MONOTONE_IF:
+                condition, holds = _MONOTONE_IF[name]
+                if not holds(call):
+                    raise NotImplementedError(
+                        f"GuidedBackprop is defined for monotone activations; the model's {name} is not monotone "
+                        f"(it is with {condition})"
+                    )
+            elif name not in _MONOTONE:
                 raise NotImplementedError(
-                    f"GuidedBackprop is defined for monotone activations ({', '.join(_MONOTONE)}); the model uses {name}"
+                    f"GuidedBackprop is defined for monotone activations ({', '.join(_MONOTONE)}, threshold with "
+                    f"value <= threshold, prelu with weight >= 0); the model uses {name}"
                 )
             return _RectifyGradient.apply(call(x))
 
-        return _modified_backward_gradient(self, inputs, target, guided)
+        return _modified_backward_gradient(run, guided)
 
 
 @register_method("deconvolution")
@@ -171,19 +182,24 @@ class Deconvolution(Attribution):
     backward pass whose ReLUs rectify the incoming signal instead of gating it by the forward input);
     the report's section 2.2.2. For the mirrored network with max-unpooling switches see
     :class:`~nn_interpretability.attribution.deconvnet.DeconvNetReconstruction`. Rectifiers (ReLU,
-    ReLU6, LeakyReLU) are caught as modules and functional calls; other activations raise.
+    ReLU6, LeakyReLU, PReLU, RReLU, ``threshold(0, 0)``) are caught as modules and functional calls;
+    other activations and fused kernels raise, naming the operation.
     """
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None) -> torch.Tensor:
+    def _attribute(self, run: Run) -> torch.Tensor:
         """Return the deconvolution signal at the input for each sample's target score."""
 
         def deconv(name, x, call):
             if name == "max_pool":
                 return call(x)
-            if name not in _RECTIFIERS:
+            if name in FUSED:
+                raise NotImplementedError(fused_message(name, "Deconvolution"))
+            relu = name == "threshold" and call.argument("threshold", 1) == 0 and call.argument("value", 2) == 0
+            if name not in _RECTIFIERS and not relu:
                 raise NotImplementedError(
-                    f"Deconvolution is defined for rectifiers ({', '.join(_RECTIFIERS)}); the model uses {name}"
+                    f"Deconvolution is defined for rectifiers ({', '.join(_RECTIFIERS)}, threshold(0, 0)); the model "
+                    f"uses {name}"
                 )
             return _DeconvActivation.apply(x, call)
 
-        return _modified_backward_gradient(self, inputs, target, deconv)
+        return _modified_backward_gradient(run, deconv)

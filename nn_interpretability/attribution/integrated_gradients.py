@@ -1,27 +1,15 @@
 """Integrated Gradients: the path integral of the gradient from a baseline to the input (report section 2.2.1)."""
 from __future__ import annotations
 
-from numbers import Real
-
 import numpy as np
 import torch
-from tqdm import tqdm
 
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target, select_target
-from ..core.hooks import borrowed
+from ..core.base import Attribution, Run
+from ..core.batching import broadcast_baselines, chunk_size, chunks, compute_dtype
+from ..core.progress import progress
 from ..core.registry import register_method
 
-#: Input elements (copies × elements per sample) that one forward/backward pass may hold when no
-#: ``internal_batch_size`` is given. CNN activations kept for backward are typically 10–100× the input,
-#: so a chunk's autograd graph stays around a few hundred MB (e.g. 6 copies of a 3×224×224 image).
-CHUNK_ELEMENTS = 2**20
-
 METHODS = ("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "uniform")
-
-
-def default_chunk_size(elements_per_copy: int, budget: int = CHUNK_ELEMENTS) -> int:
-    """How many copies of an input of ``elements_per_copy`` elements fit in one pass of ``budget`` elements (≥ 1)."""
-    return max(1, budget // max(1, elements_per_copy))
 
 
 def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
@@ -59,27 +47,6 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     return alphas, weights
 
 
-def _broadcast_baselines(baselines, inputs: torch.Tensor) -> torch.Tensor:
-    """Baselines as a tensor of the inputs' shape ``(N, ...)`` (an expanded view where possible)."""
-    if isinstance(baselines, bool) or not isinstance(baselines, (Real, torch.Tensor)):
-        raise TypeError(f"baselines must be a number or a tensor, got {type(baselines).__name__}")
-    baselines = torch.as_tensor(baselines, dtype=inputs.dtype, device=inputs.device).detach()
-    sample_shape = inputs.shape[1:]
-    if baselines.dim() == 0 or baselines.shape == sample_shape:
-        baselines = baselines.expand_as(inputs)
-    elif baselines.shape[1:] == sample_shape and baselines.shape[0] in (1, inputs.shape[0]):
-        baselines = baselines.expand_as(inputs)
-    else:
-        raise ValueError(
-            f"baselines of shape {tuple(baselines.shape)} do not fit inputs of shape {tuple(inputs.shape)}: "
-            f"give a number, one baseline of the per-sample shape {tuple(sample_shape)}, or one per sample "
-            f"of shape {tuple(inputs.shape)}"
-        )
-    if not torch.isfinite(baselines).all():
-        raise ValueError("baselines contain NaN or infinite values")
-    return baselines
-
-
 @register_method("integrated-gradients")
 class IntegratedGradients(Attribution):
     """Integrated Gradients: ``(x - x') ∘ ∫_0^1 ∂f_c(x' + α(x - x'))/∂x dα`` along the straight path.
@@ -98,19 +65,22 @@ class IntegratedGradients(Attribution):
         gradient maps.
     """
 
+    takes_baselines = True
+    has_convergence_delta = True
+
     def __init__(self, model, multiply_by_inputs: bool = True):
         super().__init__(model)
-        self.multiply_by_inputs = bool(multiply_by_inputs)
+        self.multiplies_by_inputs = bool(multiply_by_inputs)
 
-    def attribute(
+    def _attribute(
         self,
-        inputs: torch.Tensor,
-        target: Target = None,
+        run: Run,
         baselines=0.0,
         n_steps: int = 50,
         method: str = "gausslegendre",
         internal_batch_size: int | None = None,
         return_convergence_delta: bool = False,
+        show_progress: bool | None = None,
     ):
         """Integrated gradients of each sample's target score, with the shape of ``inputs``.
 
@@ -131,56 +101,55 @@ class IntegratedGradients(Attribution):
             (the textbook's ``t / (T - 1)`` points with weight ``1/T``).
         internal_batch_size : int, optional
             Path points (over all samples) per forward/backward pass. ``None`` chooses it so that a pass
-            holds at most :data:`CHUNK_ELEMENTS` input elements; unlike Captum's default, memory does
-            not grow with ``n_steps × N``.
+            holds at most :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` input elements;
+            unlike Captum's default, memory does not grow with ``n_steps × N``.
         return_convergence_delta : bool
             Also return, per sample, ``Σ (x - x') ∘ ḡ - (f_c(x) - f_c(x'))`` with ``ḡ`` the integrated
             gradient: the quadrature error of the path integral (completeness would make it 0). It
             is the same number whether or not ``multiply_by_inputs`` is set.
+        show_progress : bool, optional
+            A progress bar over the passes; ``None`` shows it in a terminal or notebook only.
 
         Returns
         -------
         Tensor, or (Tensor, Tensor) with the per-sample delta of shape ``(N,)``
+
+        Notes
+        -----
+        For float16/bfloat16 inputs the path points are computed and the gradients accumulated in
+        float32; each pass runs the model in the inputs' dtype.
         """
-        inputs = check_inputs(inputs)
+        inputs = run.inputs
         alphas, weights = quadrature(method, n_steps)
-        baselines = _broadcast_baselines(baselines, inputs)
-        if internal_batch_size is not None:
-            if isinstance(internal_batch_size, bool) or not isinstance(internal_batch_size, int):
-                raise TypeError(f"internal_batch_size must be an int or None, got {type(internal_batch_size).__name__}")
-            if internal_batch_size < 1:
-                raise ValueError(f"internal_batch_size must be >= 1, got {internal_batch_size}")
+        baselines = broadcast_baselines(baselines, inputs)
         n = inputs.shape[0]
-        chunk = internal_batch_size or default_chunk_size(inputs[0].numel())
-        alphas = torch.as_tensor(alphas, dtype=inputs.dtype, device=inputs.device)
-        weights = torch.as_tensor(weights, dtype=inputs.dtype, device=inputs.device)
-        difference = inputs - baselines
+        chunk = chunk_size(inputs[0].numel(), internal_batch_size)
+        dtype = compute_dtype(inputs.dtype)
+        alphas = torch.as_tensor(alphas, dtype=dtype, device=inputs.device)
+        weights = torch.as_tensor(weights, dtype=dtype, device=inputs.device)
+        start_points = baselines.to(dtype)
+        difference = inputs.to(dtype) - start_points
         trailing = (1,) * (inputs.dim() - 1)
 
-        with borrowed(self.model):
-            with torch.no_grad():
-                output = forward_scores(self.model, inputs)
-            indices = resolve_target(target, output)
-            integrated = torch.zeros_like(inputs)
-            # Path point j is step j // N of sample j % N; chunks may split a step across samples.
-            total = n_steps * n
-            starts = range(0, total, chunk)
-            for start in tqdm(starts, desc="integrated gradients", leave=False, disable=len(starts) < 10):
-                j = torch.arange(start, min(start + chunk, total), device=inputs.device)
-                step, sample = j // n, j % n
-                scaled = baselines[sample] + alphas[step].view(-1, *trailing) * difference[sample]
-                scaled.requires_grad_(True)
-                scores = select_target(forward_scores(self.model, scaled), indices[sample])
-                (gradient,) = torch.autograd.grad(scores.sum(), scaled)
-                integrated.index_add_(0, sample, gradient * weights[step].view(-1, *trailing))
-            if return_convergence_delta:
-                with torch.no_grad():
-                    baseline_scores = select_target(forward_scores(self.model, baselines.contiguous()), indices)
-                    delta = (integrated * difference).flatten(1).sum(1) - (
-                        select_target(output, indices) - baseline_scores
-                    )
-        attributions = integrated * difference if self.multiply_by_inputs else integrated
-        return (attributions, delta) if return_convergence_delta else attributions
+        selector = run.selector
+        integrated = torch.zeros(inputs.shape, dtype=dtype, device=inputs.device)
+        # Path point j is step j // N of sample j % N; chunks may split a step across samples.
+        for rows in progress(chunks(n_steps * n, chunk), "integrated gradients", show_progress):
+            j = torch.arange(rows.start, rows.stop, device=inputs.device)
+            step, sample = j // n, j % n
+            scaled = start_points[sample] + alphas[step].view(-1, *trailing) * difference[sample]
+            scaled = scaled.to(inputs.dtype).requires_grad_(True)
+            scores = selector(run.forward(scaled, sample), sample)
+            (gradient,) = torch.autograd.grad(scores.sum(), scaled)
+            integrated.index_add_(0, sample, gradient.to(dtype) * weights[step].view(-1, *trailing))
+        attributions = integrated * difference if self.multiplies_by_inputs else integrated
+        if not return_convergence_delta:
+            return attributions
+        with torch.no_grad():
+            end_scores = selector(run.forward(torch.cat([inputs, baselines.contiguous()])))
+            change = (end_scores[:n] - end_scores[n:]).to(dtype)
+            delta = (integrated * difference).flatten(1).sum(1) - change
+        return attributions, delta
 
     def __repr__(self) -> str:
-        return f"IntegratedGradients({type(self.model).__name__}, multiply_by_inputs={self.multiply_by_inputs})"
+        return f"IntegratedGradients({type(self.model).__name__}, multiply_by_inputs={self.multiplies_by_inputs})"

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from skimage.segmentation import slic
-from tqdm import tqdm
-
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target, select_target
-from ..core.hooks import borrowed
+from ..core.base import Attribution, Run, Target
+from ..core.batching import broadcast_baselines, chunk_size
+from ..core.progress import progress
 from ..core.registry import register_method
-from .integrated_gradients import _broadcast_baselines, default_chunk_size
+from ..core.validation import check_seed
 
 SEGMENTATIONS = ("slic", "grid")
 OUTPUTS = ("logit", "probability")
@@ -92,10 +91,10 @@ class Lime(Attribution):
         ``σ`` of the kernel on the cosine distance (0.25, as the reference implementation for images).
     alpha : float
         Ridge penalty.
-    seed : int
-        Seed of the masks; each call starts afresh, so equal calls give equal maps.
     n_segments, compactness, cell_size
         Segmentation settings (see ``segmentation``).
+    seed : int
+        Seed of the masks; each call starts afresh, so equal calls give equal maps.
     """
 
     def __init__(
@@ -105,10 +104,10 @@ class Lime(Attribution):
         n_samples: int = 1000,
         kernel_width: float = 0.25,
         alpha: float = 1.0,
-        seed: int = 0,
         n_segments: int = 50,
         compactness: float = 10.0,
         cell_size: int = 4,
+        seed: int = 0,
     ):
         super().__init__(model)
         if not callable(segmentation) and segmentation not in SEGMENTATIONS:
@@ -121,7 +120,7 @@ class Lime(Attribution):
         self.n_samples = n_samples
         self.kernel_width = float(kernel_width)
         self.alpha = float(alpha)
-        self.seed = seed
+        self.seed = check_seed(seed)
         self.n_segments = n_segments
         self.compactness = compactness
         self.cell_size = cell_size
@@ -148,18 +147,27 @@ class Lime(Attribution):
         _, labels = np.unique(labels, return_inverse=True)  # relabel 0 .. S-1
         return torch.as_tensor(labels.reshape(array.shape[-2:]), device=image.device)
 
-    def explain(
+    takes_baselines = True
+    needs_gradients = False
+    stochastic = True
+    min_input_dim = 4
+    renamed_arguments = {"batch_size": "perturbations_per_eval"}
+
+    def explain(self, inputs: torch.Tensor, target: Target = None, **kwargs) -> LimeExplanation:
+        """Fit the surrogate for every image of the batch ``(N, C, H, W)``; see :meth:`_explain` for ``kwargs``."""
+        return self._call(self._explain, inputs, target, kwargs)
+
+    def _explain(
         self,
-        inputs: torch.Tensor,
-        target: Target = None,
+        run: Run,
         baselines=0.0,
         masks: list[torch.Tensor] | None = None,
         segments: torch.Tensor | None = None,
         output: str = "logit",
-        batch_size: int | None = None,
-        show_progress: bool = False,
+        perturbations_per_eval: int | None = None,
+        show_progress: bool | None = None,
     ) -> LimeExplanation:
-        """Fit the surrogate for every image of the batch ``(N, C, H, W)``.
+        """Fit the surrogate for every image of the batch.
 
         Parameters
         ----------
@@ -173,16 +181,16 @@ class Lime(Attribution):
             Segment labels ``(N, H, W)`` to use instead of the segmentation.
         output : str
             Explain the ``"logit"`` or the softmax ``"probability"`` of the target.
-        batch_size : int, optional
-            Perturbed images per forward pass; ``None`` keeps a pass at about
-            :data:`~nn_interpretability.attribution.integrated_gradients.CHUNK_ELEMENTS` elements.
-        show_progress : bool
-            Show a progress bar over the images of the batch.
+        perturbations_per_eval : int, optional
+            Perturbed images per forward pass (``batch_size`` before 0.2); ``None`` keeps a pass at
+            about :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements.
+        show_progress : bool, optional
+            A progress bar over the images of the batch; ``None`` shows it in a terminal or notebook only.
         """
-        inputs = check_inputs(inputs, min_dim=4)
+        inputs = run.inputs
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        baselines = _broadcast_baselines(baselines, inputs)
+        baselines = broadcast_baselines(baselines, inputs)
         n = inputs.shape[0]
         if segments is None:
             segments = torch.stack([self.segment(image) for image in inputs])
@@ -190,16 +198,13 @@ class Lime(Attribution):
             raise ValueError(f"segments must have shape {(n, *inputs.shape[-2:])}, got {tuple(segments.shape)}")
         if masks is not None and len(masks) != n:
             raise ValueError(f"masks must hold one (n_samples, S) tensor per sample, got {len(masks)} for N = {n}")
-        chunk = batch_size or default_chunk_size(inputs[0].numel())
-        if isinstance(chunk, bool) or not isinstance(chunk, int) or chunk < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+        chunk = chunk_size(inputs[0].numel(), perturbations_per_eval, "perturbations_per_eval")
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
 
         maps, weights, intercepts = torch.zeros_like(inputs), [], []
-        with borrowed(self.model), torch.no_grad():
-            clean = forward_scores(self.model, inputs)
-            indices = resolve_target(target, clean)
-            for i in tqdm(range(n), desc="lime", leave=False, disable=not show_progress):
+        with torch.no_grad():
+            selector = run.selector
+            for i in progress(range(n), "lime", show_progress):
                 labels = segments[i].long()
                 count = int(labels.max()) + 1
                 if masks is None:
@@ -212,9 +217,10 @@ class Lime(Attribution):
                 for start in range(0, z.shape[0], chunk):
                     keep = z[start : start + chunk][:, labels].unsqueeze(1)  # (k, 1, H, W)
                     perturbed = inputs[i] * keep + baselines[i] * (1 - keep)
-                    out = forward_scores(self.model, perturbed)
+                    sample = torch.full((perturbed.shape[0],), i, device=inputs.device)
+                    out = run.forward(perturbed, sample)
                     out = out.softmax(1) if output == "probability" else out
-                    scores.append(out[:, indices[i]])
+                    scores.append(selector(out, sample))
                 distance = cosine_distance_to_original(z)
                 kernel = torch.exp(-(distance**2) / (2 * self.kernel_width**2))
                 beta, intercept = weighted_ridge(z, torch.cat(scores), kernel, self.alpha)
@@ -223,9 +229,9 @@ class Lime(Attribution):
                 intercepts.append(intercept)
         return LimeExplanation(maps, segments, weights, torch.stack(intercepts))
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, **kwargs) -> torch.Tensor:
-        """Per-pixel LIME map (each pixel carries its segment's weight); see :meth:`explain` for ``kwargs``."""
-        return self.explain(inputs, target, **kwargs).maps
+    def _attribute(self, run: Run, **kwargs) -> torch.Tensor:
+        """Per-pixel LIME map (each pixel carries its segment's weight); see :meth:`_explain` for ``kwargs``."""
+        return self._explain(run, **kwargs).maps
 
     def __repr__(self) -> str:
         return f"Lime({type(self.model).__name__}, segmentation={self.segmentation!r}, n_samples={self.n_samples})"

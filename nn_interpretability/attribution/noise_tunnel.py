@@ -1,28 +1,19 @@
 """SmoothGrad: average any attribution method over noisy copies of the input (report section 2.2.1)."""
 from __future__ import annotations
 
-from numbers import Real
-
 import torch
-from tqdm import tqdm
 
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target
-from ..core.hooks import borrowed
+from ..core.base import Attribution, Run
+from ..core.batching import chunk_size, chunks, compute_dtype, repeat_per_sample, standard_normal_copies, value_range_sigma
+from ..core.progress import progress
 from ..core.registry import get_method, register_method
-from .integrated_gradients import default_chunk_size
+from ..core.validation import check_map_shape, check_seed, non_negative_number, positive_int
+from ..core.vocabulary import renamed_arguments
 
 NT_TYPES = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 #: Seed of the noise when ``seed=None``, so that repeated runs give the same maps.
 DEFAULT_SEED = 0
-
-
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
 
 
 class SmoothGrad(Attribution):
@@ -47,57 +38,58 @@ class SmoothGrad(Attribution):
         Noise level as a fraction of each sample's value range, ``σ_i = stdevs × (max x_i - min x_i)``
         over all elements of sample ``i`` (the paper's convention; 0.1–0.2 suggested). A tensor of shape
         ``(N,)`` gives one fraction per sample. Unlike Captum's ``stdevs`` this is not an absolute σ.
-    nt_samples_batch_size : int, optional
-        Noisy copies of the batch passed to the wrapped method at once; ``None`` keeps one pass at most
-        :data:`~nn_interpretability.attribution.integrated_gradients.CHUNK_ELEMENTS` input elements.
+    internal_batch_size : int, optional
+        Noisy copies of the batch passed to the wrapped method at once (Captum's
+        ``nt_samples_batch_size``, still accepted with a ``DeprecationWarning``); ``None`` keeps one pass
+        at most :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` input elements.
     seed : int, optional
         Seed of the ``torch.Generator`` drawing the noise; ``None`` uses :data:`DEFAULT_SEED`. Each call
         to ``attribute`` starts the generator afresh, so equal calls give equal maps.
+
+    Notes
+    -----
+    The capabilities (``takes_baselines``, ``multiplies_by_inputs``, ``needs_gradients``) are the
+    wrapped method's. For float16/bfloat16 inputs the noise is drawn and the maps are accumulated in
+    float32.
     """
 
+    stochastic = True
+    explains_every_class = True  # each noisy copy explains every class: the noise is shared across classes
+
+    @renamed_arguments(nt_samples_batch_size="internal_batch_size")
     def __init__(
         self,
         method,
         nt_type: str = "smoothgrad",
         nt_samples: int = 50,
         stdevs=0.15,
-        nt_samples_batch_size: int | None = None,
+        internal_batch_size: int | None = None,
         seed: int | None = None,
     ):
-        if not callable(getattr(method, "attribute", None)):
+        if not isinstance(method, Attribution):
             raise TypeError(
-                f"method must be an attribution object with an .attribute(inputs, target=...) method, got "
-                f"{type(method).__name__}"
+                f"method must be an attribution method of this package (e.g. Saliency(model)), got {type(method).__name__}"
             )
-        super().__init__(getattr(method, "model", None))
+        super().__init__(method.model)
         if nt_type not in NT_TYPES:
             raise ValueError(f"unknown nt_type {nt_type!r}; choose one of {', '.join(NT_TYPES)}")
         if isinstance(stdevs, torch.Tensor):
             if stdevs.dim() > 1 or not torch.isfinite(stdevs).all() or (stdevs < 0).any():
                 raise ValueError("stdevs must be a non-negative number or a 1-D tensor of non-negative numbers")
-        elif isinstance(stdevs, bool) or not isinstance(stdevs, Real) or not 0 <= stdevs < float("inf"):
-            raise ValueError(f"stdevs must be a non-negative number or a 1-D tensor, got {stdevs!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise TypeError(f"seed must be an int or None, got {type(seed).__name__}")
+        else:
+            non_negative_number(stdevs, "stdevs")
         self.method = method
         self.nt_type = nt_type
-        self.nt_samples = _positive_int(nt_samples, "nt_samples")
+        self.nt_samples = positive_int(nt_samples, "nt_samples")
         self.stdevs = stdevs
-        self.nt_samples_batch_size = (
-            None if nt_samples_batch_size is None else _positive_int(nt_samples_batch_size, "nt_samples_batch_size")
-        )
-        self.seed = DEFAULT_SEED if seed is None else seed
+        self.internal_batch_size = positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
+        self.seed = DEFAULT_SEED if check_seed(seed) is None else seed
+        self.takes_baselines = method.takes_baselines
+        self.multiplies_by_inputs = method.multiplies_by_inputs
+        self.needs_gradients = method.needs_gradients
+        self.min_input_dim = method.min_input_dim
 
-    def _sigma(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Absolute noise standard deviation per sample, shape ``(N,)``."""
-        flat = inputs.flatten(1)
-        value_range = flat.amax(1) - flat.amin(1)
-        stdevs = torch.as_tensor(self.stdevs, dtype=inputs.dtype, device=inputs.device)
-        if stdevs.dim() == 1 and stdevs.shape[0] != inputs.shape[0]:
-            raise ValueError(f"stdevs has {stdevs.shape[0]} entries but the batch has N = {inputs.shape[0]} samples")
-        return stdevs * value_range
-
-    def attribute(self, inputs: torch.Tensor, target: Target = None, noise: torch.Tensor | None = None, **kwargs):
+    def _attribute(self, run: Run, noise: torch.Tensor | None = None, show_progress: bool | None = None, **kwargs):
         """The smoothed map of each sample's target class, with the shape of ``inputs``.
 
         Parameters
@@ -110,17 +102,18 @@ class SmoothGrad(Attribution):
         noise : Tensor, optional
             Standard-normal draws ``z`` of shape ``(nt_samples, N, ...)`` replacing the random ones: the
             ``k``-th noisy copy of sample ``i`` is ``x_i + σ_i z[k, i]``. For exact comparisons.
+        show_progress : bool, optional
+            A progress bar over the passes; ``None`` shows it in a terminal or notebook only.
         **kwargs
             Passed to the wrapped method's ``attribute`` (e.g. ``baselines``, ``n_steps`` of
             Integrated Gradients). A tensor argument of shape ``(N, ...)`` with as many dimensions as
             ``inputs`` is taken as per-sample and repeated along with the noisy copies.
         """
-        inputs = check_inputs(inputs)
-        if kwargs.get("return_convergence_delta"):
-            raise ValueError("return_convergence_delta is not supported by SmoothGrad: it returns maps only")
+        inputs = run.inputs
         n, sample_shape = inputs.shape[0], inputs.shape[1:]
-        trailing = (1,) * len(sample_shape)
-        sigma = self._sigma(inputs).view(n, *trailing)
+        dtype = compute_dtype(inputs.dtype)
+        clean = inputs.to(dtype)
+        sigma = value_range_sigma(clean, self.stdevs)
         if noise is not None:
             if not isinstance(noise, torch.Tensor) or noise.shape != (self.nt_samples, *inputs.shape):
                 shape = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
@@ -130,45 +123,31 @@ class SmoothGrad(Attribution):
                 )
             if not torch.isfinite(noise).all():
                 raise ValueError("noise contains NaN or infinite values")
-            noise = noise.detach().to(dtype=inputs.dtype, device=inputs.device)
+            noise = noise.detach().to(dtype=dtype, device=inputs.device)
         generator = torch.Generator(device=inputs.device).manual_seed(self.seed)
-        per_sample = {
-            key: value
-            for key, value in kwargs.items()
-            if isinstance(value, torch.Tensor) and value.dim() == inputs.dim() and value.shape[0] == n
-        }
-        chunk = self.nt_samples_batch_size or default_chunk_size(inputs.numel())
-        starts = range(0, self.nt_samples, chunk)
+        chunk = chunk_size(inputs.numel(), self.internal_batch_size)
+        classes = run.classes
+        selector = run.selector if classes is None else None
+        per_sample = inputs.shape if classes is None else (n, classes.shape[1], *sample_shape)
 
-        total = torch.zeros_like(inputs)
-        total_sq = torch.zeros_like(inputs)
-        with borrowed(self.model):
-            with torch.no_grad():
-                indices = resolve_target(target, forward_scores(self.model, inputs))
-            for start in tqdm(starts, desc="smoothgrad", leave=False, disable=len(starts) < 8):
-                k = min(chunk, self.nt_samples - start)
-                if noise is None:
-                    # One draw per copy, so that the noise does not depend on the chunking.
-                    z = torch.stack(
-                        [
-                            torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype, device=inputs.device)
-                            for _ in range(k)
-                        ]
-                    )
-                else:
-                    z = noise[start : start + k]
-                # Copy k of sample i sits at row k * N + i, so per-sample arguments repeat whole.
-                noisy = (inputs + sigma * z).reshape(k * n, *sample_shape)
-                chunk_kwargs = {**kwargs, **{key: value.repeat(k, *trailing) for key, value in per_sample.items()}}
-                maps = self.method.attribute(noisy, target=indices.repeat(k), **chunk_kwargs)
-                if not isinstance(maps, torch.Tensor) or maps.shape != noisy.shape:
-                    shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
-                    raise TypeError(
-                        f"the wrapped method must return one map of the inputs' shape {tuple(noisy.shape)}, got {shape}"
-                    )
-                maps = maps.detach().reshape(k, *inputs.shape)
-                total += maps.sum(0)
-                total_sq += (maps * maps).sum(0)
+        total = torch.zeros(per_sample, dtype=dtype, device=inputs.device)
+        total_sq = torch.zeros_like(total)
+        for block in progress(chunks(self.nt_samples, chunk), "smoothgrad", show_progress):
+            k = len(block)
+            if noise is None:
+                z = standard_normal_copies(inputs.shape, k, generator, dtype, inputs.device)
+            else:
+                z = noise[block.start : block.stop]
+            # Copy k of sample i sits at row k * N + i, so per-sample arguments repeat whole.
+            noisy = (clean + sigma * z).reshape(k * n, *sample_shape).to(inputs.dtype)
+            target = selector.copies(k) if classes is None else classes.repeat(k, 1)
+            maps = self.method.attribute(
+                noisy, target=target, additional_forward_args=run.additional_copies(k), **repeat_per_sample(kwargs, n, k, inputs)
+            )
+            maps = check_map_shape(maps, (k * n, *per_sample[1:]), "the wrapped method")
+            maps = maps.detach().to(dtype).reshape(k, *per_sample)
+            total += maps.sum(0)
+            total_sq += (maps * maps).sum(0)
         mean = total / self.nt_samples
         mean_sq = total_sq / self.nt_samples
         if self.nt_type == "smoothgrad":

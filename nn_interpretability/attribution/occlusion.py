@@ -5,12 +5,11 @@ import itertools
 from collections.abc import Sequence
 
 import torch
-from tqdm import tqdm
-
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target, select_target
+from ..core.base import Attribution, Run, Target, check_inputs, forward_scores, resolve_target, select_target
+from ..core.batching import broadcast_baselines, chunk_size, chunks
 from ..core.hooks import borrowed
+from ..core.progress import progress
 from ..core.registry import register_method
-from .integrated_gradients import _broadcast_baselines, default_chunk_size
 
 OUTPUTS = ("logit", "probability")
 
@@ -61,16 +60,18 @@ class Occlusion(Attribution):
     window covers get 0. Many occluded copies go through the model in one forward pass.
     """
 
-    def attribute(
+    takes_baselines = True
+    needs_gradients = False
+
+    def _attribute(
         self,
-        inputs: torch.Tensor,
-        target: Target = None,
+        run: Run,
         sliding_window_shapes=None,
         strides=None,
         baselines=0.0,
         perturbations_per_eval: int | None = None,
         output: str = "logit",
-        show_progress: bool = False,
+        show_progress: bool | None = None,
     ) -> torch.Tensor:
         """Mean score drop per element, with the shape of ``inputs``.
 
@@ -88,42 +89,37 @@ class Occlusion(Attribution):
             What covered elements become: a number, one tensor of the per-sample shape or one per sample.
         perturbations_per_eval : int, optional
             Window positions evaluated per forward pass (each for the whole batch); ``None`` keeps a pass
-            at about :data:`~nn_interpretability.attribution.integrated_gradients.CHUNK_ELEMENTS` elements.
+            at about :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements.
         output : str
             ``"logit"`` (score drop) or ``"probability"`` (drop of the softmax probability, as in Fig. 9).
-        show_progress : bool
-            Show a progress bar over the forward passes.
+        show_progress : bool, optional
+            A progress bar over the forward passes; ``None`` shows it in a terminal or notebook only.
         """
-        inputs = check_inputs(inputs)
+        inputs = run.inputs
         if sliding_window_shapes is None:
             raise ValueError("sliding_window_shapes is required, e.g. (1, 5, 5) for (N, 1, 28, 28) inputs")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
         n, sample_shape = inputs.shape[0], inputs.shape[1:]
         positions = window_positions(sample_shape, sliding_window_shapes, strides)
-        baselines = _broadcast_baselines(baselines, inputs)
-        per_pass = perturbations_per_eval or default_chunk_size(inputs.numel())
-        if isinstance(per_pass, bool) or not isinstance(per_pass, int) or per_pass < 1:
-            raise ValueError(f"perturbations_per_eval must be a positive int, got {perturbations_per_eval!r}")
+        baselines = broadcast_baselines(baselines, inputs)
+        per_pass = chunk_size(inputs.numel(), perturbations_per_eval, "perturbations_per_eval")
 
         def scores(x: torch.Tensor) -> torch.Tensor:
-            out = forward_scores(self.model, x)
-            return out.softmax(1) if output == "probability" else out
+            out = run.forward(x)
+            return run.select(out.softmax(1) if output == "probability" else out)
 
         total = torch.zeros_like(inputs)
         counts = torch.zeros(sample_shape, dtype=inputs.dtype, device=inputs.device)
-        with borrowed(self.model), torch.no_grad():
+        with torch.no_grad():
             clean = scores(inputs)
-            indices = resolve_target(target, clean)
-            clean = select_target(clean, indices)
-            chunks = range(0, len(positions), per_pass)
-            for start in tqdm(chunks, desc="occlusion", leave=False, disable=not show_progress):
-                masks = _masks(positions[start : start + per_pass], sample_shape, inputs)
+            for block in progress(chunks(len(positions), per_pass), "occlusion", show_progress):
+                masks = _masks(positions[block.start : block.stop], sample_shape, inputs)
                 k = masks.shape[0]
                 # Copy j of sample i sits at row j * N + i.
                 mask = masks.unsqueeze(1)
                 occluded = (inputs * (1 - mask) + baselines * mask).reshape(k * n, *sample_shape)
-                drop = clean.repeat(k) - select_target(scores(occluded), indices.repeat(k))
+                drop = clean.repeat(k) - scores(occluded)
                 total += torch.einsum("kn,k...->n...", drop.view(k, n), masks)
                 counts += masks.sum(0)
         return total / counts.clamp(min=1)
@@ -143,7 +139,7 @@ def occlusion_sweep(
     inputs = check_inputs(inputs)
     n, sample_shape = inputs.shape[0], inputs.shape[1:]
     positions = window_positions(sample_shape, sliding_window_shapes, strides)
-    baselines = _broadcast_baselines(baselines, inputs)
+    baselines = broadcast_baselines(baselines, inputs)
     masks = _masks(positions, sample_shape, inputs).unsqueeze(0)
     occluded = inputs.unsqueeze(1) * (1 - masks) + baselines.unsqueeze(1) * masks
     with borrowed(model), torch.no_grad():

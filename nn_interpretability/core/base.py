@@ -1,125 +1,344 @@
-"""The attribution base class and the handling of inputs and targets shared by every method."""
+"""The contract every decision-based method follows: one template ``attribute`` and declared capabilities.
+
+``Attribution.attribute`` validates the inputs, borrows the model, and hands the method a :class:`Run`
+that runs forwards and resolves the target once; the method implements ``_attribute(run, **per_call)``.
+What a method is (takes baselines, has a convergence delta, ...) is declared as class attributes, as
+Captum does, so that wrappers and evaluation helpers never inspect signatures.
+"""
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Union
+import copy
+import warnings
+from collections.abc import Mapping
 
 import torch
 from torch import nn
 
-Target = Union[None, int, Sequence[int], torch.Tensor]
+from .batching import chunk_size, chunks, repeat_per_sample
+from .hooks import Borrow, borrowed
+from .targets import ClassScore, Selector, Target, as_selector, every_class, resolve_target, select_target
+from .validation import check_dtype, check_inputs
+from .vocabulary import translate
+
+__all__ = ["Attribution", "BatchCoupledWarning", "Run", "Target", "check_inputs", "forward_scores", "resolve_target", "select_target"]
 
 
-def check_inputs(inputs: torch.Tensor, min_dim: int = 2) -> torch.Tensor:
-    """Validate a batch-first floating point input tensor and return it detached.
+class BatchCoupledWarning(UserWarning):
+    """The model normalises with batch statistics, so a sample's map depends on the rest of the batch."""
 
-    Raises ``TypeError`` for a non-tensor or an integer tensor and ``ValueError`` for a missing batch
-    dimension, an empty batch or non-finite values, so that no method silently returns a wrong map.
+
+def forward_output(model: nn.Module, inputs: torch.Tensor, n: int | None = None, extra: tuple = ()) -> torch.Tensor:
+    """Run ``model`` on a batch and check that it returns a tensor with one row per input row.
+
+    A model that cannot run on the inputs raises a ``ValueError`` naming the input shape (or a
+    ``TypeError`` naming the dtypes when those differ), since the usual cause is a missing batch
+    dimension, a wrong input size or a model in another precision. ``n`` is the user's batch size when
+    ``inputs`` stacks copies of it; error messages then speak of the user's batch. ``extra`` are further
+    positional arguments of the model (``additional_forward_args``, already one row per input row).
     """
-    if not isinstance(inputs, torch.Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor of shape (N, ...), got {type(inputs).__name__}")
-    if not inputs.is_floating_point():
-        raise TypeError(f"inputs must be a floating point tensor, got dtype {inputs.dtype}")
-    if inputs.dim() < min_dim:
-        raise ValueError(
-            f"inputs must be batch-first with at least {min_dim} dimensions (N, ...), got shape "
-            f"{tuple(inputs.shape)}; add a batch dimension with inputs.unsqueeze(0)"
-        )
-    if inputs.shape[0] == 0:
-        raise ValueError("inputs is an empty batch (N = 0)")
-    if not torch.isfinite(inputs).all():
-        raise ValueError("inputs contain NaN or infinite values")
-    return inputs.detach()
-
-
-def forward_scores(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
-    """Run ``model`` on a batch and check that it returns class scores of shape ``(N, C)``.
-
-    A model that cannot run on the inputs raises a ``ValueError`` naming the input shape, since the
-    usual cause is a missing batch dimension or a wrong input size.
-    """
+    n = inputs.shape[0] if n is None else n
     try:
-        output = model(inputs)
-    except NotImplementedError:  # a method meeting a layer it cannot treat: its own message says why
+        output = model(inputs, *extra)
+    except NotImplementedError:  # a method meeting an operation it cannot treat: its own message says why
         raise
     except RuntimeError as error:
+        check_dtype(model, inputs)
         raise ValueError(
-            f"the model could not run on inputs of shape {tuple(inputs.shape)}: {error}. Inputs must be "
+            f"the model could not run on inputs of shape {(n, *inputs.shape[1:])}: {error}. Inputs must be "
             "batch-first (N, ...) with the size the model expects; for a single sample use inputs.unsqueeze(0)"
         ) from error
     if not isinstance(output, torch.Tensor):
-        raise TypeError(f"the model must return a tensor of class scores (N, C), got {type(output).__name__}")
-    if output.dim() != 2 or output.shape[0] != inputs.shape[0]:
+        raise TypeError(f"the model must return a tensor, got {type(output).__name__}")
+    if output.dim() == 0 or output.shape[0] != inputs.shape[0]:
         raise ValueError(
-            f"the model must return class scores of shape (N, C) = ({inputs.shape[0]}, C), got "
-            f"{tuple(output.shape)}"
+            f"the model must return one output row per sample, (N, ...) = ({n}, ...), got {tuple(output.shape)}"
         )
     return output
 
 
-def resolve_target(target: Target, output: torch.Tensor) -> torch.Tensor:
-    """Turn a user target into a ``LongTensor`` of shape ``(N,)`` on the output's device.
+def forward_scores(model: nn.Module, inputs: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    """:func:`forward_output`, checked to be class scores ``(N, C)`` (for helpers defined on classifiers)."""
+    output = forward_output(model, inputs, n)
+    if output.dim() != 2:
+        n = inputs.shape[0] if n is None else n
+        raise ValueError(f"the model must return class scores of shape (N, C) = ({n}, C), got {(n, *output.shape[1:])}")
+    return output
 
-    Parameters
+
+class Run:
+    """One call of ``attribute``: the validated batch, the borrowed model and the target, resolved once.
+
+    Attributes
     ----------
-    target : None, int, sequence of int or 1-D integer tensor
-        ``None`` picks the predicted class (argmax) of every sample; an int is used for every sample;
-        a sequence or tensor gives one class per sample.
-    output : Tensor
-        Class scores of shape ``(N, C)``.
+    model : nn.Module
+    inputs : Tensor
+        The validated, detached batch ``(N, ...)``.
+    borrow : Borrow
+        Handle for changes the restore must know about.
     """
-    n, num_classes = output.shape
-    if target is None:
-        return output.detach().argmax(dim=1)
-    if isinstance(target, bool):
-        raise TypeError("target must be None, an int, a sequence of ints or a LongTensor, not a bool")
-    if isinstance(target, int):
-        indices = torch.full((n,), target, dtype=torch.long, device=output.device)
-    else:
-        if isinstance(target, torch.Tensor):
-            if target.is_floating_point() or target.dtype == torch.bool:
-                raise TypeError(f"target tensor must hold integers, got dtype {target.dtype}")
-            if target.dim() > 1:
-                raise ValueError(f"target must be a 1-D tensor of length N = {n}, got shape {tuple(target.shape)}")
-            indices = target.detach().to(device=output.device, dtype=torch.long).reshape(-1)
-            if target.dim() == 0:
-                indices = indices.expand(n)
-        elif isinstance(target, Sequence) and not isinstance(target, (str, bytes)):
-            if not all(isinstance(t, int) and not isinstance(t, bool) for t in target):
-                raise TypeError("a target sequence must contain ints only")
-            indices = torch.tensor(list(target), dtype=torch.long, device=output.device)
-        else:
-            raise TypeError(
-                f"target must be None, an int, a sequence of ints or a LongTensor, got {type(target).__name__}"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        inputs: torch.Tensor,
+        target: Target,
+        borrow: Borrow,
+        method: str = "the method",
+        additional_forward_args: tuple = (),
+    ):
+        self.model = model
+        self.inputs = inputs
+        self.additional_forward_args = additional_forward_args
+        self.borrow = borrow
+        self.method = method
+        self._spec = target
+        self._selector: Selector | None = None
+        self._classes: torch.Tensor | None = None
+
+    @property
+    def n(self) -> int:
+        return self.inputs.shape[0]
+
+    def forward(self, x: torch.Tensor, sample: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's output on ``x`` (the batch or copies of it), checked to have one row per input row.
+
+        ``sample[r]`` is the sample row ``r`` of ``x`` belongs to (default copy-major, ``r mod N``): the
+        ``additional_forward_args`` with a batch dimension follow their samples.
+        """
+        return forward_output(self.model, x, self.n, self.additional_for(x.shape[0], sample))
+
+    def additional_copies(self, copies: int) -> tuple:
+        """``additional_forward_args`` for ``copies`` copy-major copies of the batch (for inner methods)."""
+        return _repeat_rows(self.additional_forward_args, self.n, copies)
+
+    def additional_for(self, rows: int, sample: torch.Tensor | None = None) -> tuple:
+        """``additional_forward_args`` for ``rows`` rows: per-sample tensors ``(N, ...)`` indexed by ``sample``."""
+        if not self.additional_forward_args or (rows == self.n and sample is None):
+            return self.additional_forward_args
+        if sample is None:
+            sample = torch.arange(rows, device=self.inputs.device) % self.n
+        return tuple(
+            arg[sample.to(arg.device)] if isinstance(arg, torch.Tensor) and arg.dim() and arg.shape[0] == self.n else arg
+            for arg in self.additional_forward_args
+        )
+
+    @property
+    def classes(self) -> torch.Tensor | None:
+        """For ``target="all"`` or an ``(N, K)`` tensor, the classes per sample ``(N, K)`` (else ``None``).
+
+        Only methods with ``explains_every_class`` see such targets; they return maps ``(N, K, ...)``.
+        """
+        if not _is_every_class(self._spec):
+            return None
+        if self._classes is None:
+            with torch.no_grad():
+                self._classes = every_class(self._spec, self.forward(self.inputs))
+        return self._classes
+
+    def bind(self, output: torch.Tensor) -> Selector:
+        """What is explained, chosen once from ``output``'s first ``N`` rows (the batch's output)."""
+        if self._selector is None:
+            self._selector = as_selector(self._spec, output[: self.n].detach())
+        return self._selector
+
+    @property
+    def selector(self) -> Selector:
+        """What is explained; the first access without a forward runs one on the batch."""
+        if self._selector is None:
+            with torch.no_grad():
+                self.bind(self.forward(self.inputs))
+        return self._selector
+
+    def select(self, output: torch.Tensor, sample: torch.Tensor | None = None) -> torch.Tensor:
+        """The explained scalar of every row of ``output``; ``sample[r]`` is row ``r``'s sample (default copy-major)."""
+        return self.bind(output)(output, sample)
+
+    def resolve(self, output: torch.Tensor) -> torch.Tensor:
+        """The target classes ``(N,)`` of a classifier, chosen once from ``output`` (see :meth:`bind`)."""
+        return _classes(self.bind(output), self.method)
+
+    @property
+    def target(self) -> torch.Tensor:
+        """The target classes ``(N,)`` of a classifier, for methods defined on class scores only."""
+        return _classes(self.selector, self.method)
+
+
+def _additional_forward_args(value, n: int) -> tuple:
+    """``additional_forward_args`` as a tuple (one value is one argument), checked for its batch sizes."""
+    if value is None:
+        return ()
+    args = tuple(value) if isinstance(value, (tuple, list)) else (value,)
+    for arg in args:
+        if isinstance(arg, torch.Tensor) and arg.dim() and arg.shape[0] != n and arg.shape[0] != 1:
+            raise ValueError(
+                f"an additional_forward_args tensor has {arg.shape[0]} rows but the batch has N = {n}: give one "
+                "row per sample, or a tensor without a batch dimension"
             )
-        if indices.numel() != n:
-            raise ValueError(f"target has {indices.numel()} entries but the batch has N = {n} samples")
-    out_of_range = (indices < 0) | (indices >= num_classes)
-    if out_of_range.any():
-        bad = sorted(set(indices[out_of_range].tolist()))
-        raise ValueError(f"target class {bad} out of range: the model has {num_classes} classes (0..{num_classes - 1})")
-    return indices
+    return args
 
 
-def select_target(output: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
-    """Pick ``output[i, indices[i]]`` for every sample: the scalar each attribution explains."""
-    return output.gather(1, indices.unsqueeze(1)).squeeze(1)
+def _repeat_rows(args: tuple, n: int, copies: int) -> tuple:
+    """Per-sample tensors of ``args`` repeated for ``copies`` copy-major copies of the batch."""
+    return tuple(
+        arg.repeat(copies, *(1,) * (arg.dim() - 1)) if isinstance(arg, torch.Tensor) and arg.dim() and arg.shape[0] == n else arg
+        for arg in args
+    )
+
+
+def _is_every_class(target) -> bool:
+    return isinstance(target, str) or (isinstance(target, torch.Tensor) and target.dim() == 2)
+
+
+def _classes(selector: Selector, method: str) -> torch.Tensor:
+    classes = selector.class_indices()
+    if classes is None:
+        raise TypeError(f"{method} explains one class score per sample; it cannot explain {selector!r}")
+    return classes
+
+
+def _warn_batch_coupled(model: nn.Module) -> None:
+    training = [name for name, module in model.named_modules() if module.training and isinstance(module, _BATCH_NORMS)]
+    if training:
+        warnings.warn(
+            f"{type(model).__name__} has BatchNorm in training mode ({', '.join(training[:3])}"
+            f"{', ...' if len(training) > 3 else ''}): each sample's map depends on the rest of the batch. "
+            "Call model.eval() to explain the model as it predicts",
+            BatchCoupledWarning,
+            stacklevel=3,
+        )
+
+
+_BATCH_NORMS = (nn.modules.batchnorm._BatchNorm,)
+
+
+def _rebound(value, old: nn.Module, new: nn.Module):
+    """``value`` with every method rebound to ``new`` and every reference to ``old`` replaced by it."""
+    if isinstance(value, Attribution):
+        return value.with_model(new)
+    if value is old:
+        return new
+    if isinstance(value, (list, tuple)) and any(isinstance(v, Attribution) or v is old for v in value):
+        return type(value)(_rebound(v, old, new) for v in value)
+    if isinstance(value, Mapping) and any(isinstance(v, Attribution) or v is old for v in value.values()):
+        return type(value)((k, _rebound(v, old, new)) for k, v in value.items())
+    return value
 
 
 class Attribution:
     """Base class of every decision-based method: configure in ``__init__``, explain with ``attribute``.
 
-    Subclasses implement ``attribute(inputs, target=None, **per_call) -> Tensor`` returning a tensor of
-    the shape of ``inputs``. The model is borrowed, never changed (see :mod:`~nn_interpretability.core.hooks`).
+    Subclasses implement ``_attribute(run, **per_call) -> Tensor`` (maps, or ``(maps, delta)`` when
+    asked for the convergence delta) and declare their capabilities below.
+
+    Attributes
+    ----------
+    takes_baselines : bool
+        ``attribute`` accepts ``baselines`` (the reference input).
+    has_convergence_delta : bool
+        ``attribute(..., return_convergence_delta=True)`` also returns the per-sample delta.
+    multiplies_by_inputs : bool
+        The map is a global attribution (multiplied by ``x − x'``), not a local sensitivity.
+    needs_gradients : bool
+        The method backpropagates (so it cannot run under ``torch.inference_mode()``).
+    stochastic : bool
+        The map depends on random draws (seeded: equal calls give equal maps).
+    explains_every_class : bool
+        ``_attribute`` handles ``target="all"`` / ``(N, K)`` itself (``run.classes``); otherwise the
+        template repeats the batch once per class.
+    renamed_arguments : dict
+        Old per-call argument names, still accepted with a ``DeprecationWarning``: ``{old: new}``.
     """
+
+    takes_baselines: bool = False
+    has_convergence_delta: bool = False
+    multiplies_by_inputs: bool = False
+    needs_gradients: bool = True
+    stochastic: bool = False
+    min_input_dim: int = 2
+    explains_every_class: bool = False
+    renamed_arguments: Mapping[str, str] = {}
 
     def __init__(self, model: nn.Module):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
 
-    def attribute(self, inputs: torch.Tensor, target: Target = None, **kwargs) -> torch.Tensor:
+    def attribute(self, inputs: torch.Tensor, target: Target = None, **kwargs):
+        """Explain ``target`` for every sample of the batch ``inputs``; see the method's ``_attribute``."""
+        name = type(self).__name__
+        if kwargs.get("return_convergence_delta") and not self.has_convergence_delta:
+            raise TypeError(f"{name} has no convergence delta; call attribute without return_convergence_delta")
+        if not self.has_convergence_delta:
+            kwargs.pop("return_convergence_delta", None)
+        if _is_every_class(target) and not self.explains_every_class:
+            return self._every_class(inputs, target, kwargs)
+        return self._call(self._attribute, inputs, target, kwargs)
+
+    def _every_class(self, inputs: torch.Tensor, target, kwargs: dict):
+        """Maps ``(N, K, ...)`` for ``target="all"`` or an ``(N, K)`` tensor of classes, in batched calls.
+
+        The batch is repeated once per column (copy-major), as many columns per call as fit the memory
+        budget (:data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS`), and each copy explains its
+        column's class; per-sample arguments (baselines) repeat with the copies.
+        """
+        inputs = check_inputs(inputs, self.min_input_dim)
+        extra = _additional_forward_args(kwargs.get("additional_forward_args"), inputs.shape[0])
+        with borrowed(self.model), torch.no_grad():
+            output = forward_output(self.model, inputs, extra=extra)
+        classes = every_class(target, output)
+        n, k = classes.shape
+        maps, deltas = [], []
+        for columns in chunks(k, chunk_size(inputs.numel())):
+            copies = len(columns)
+            selector = ClassScore(classes[:, columns.start : columns.stop].T.reshape(-1)).bind(output.repeat(copies, 1))
+            per_copy = repeat_per_sample(kwargs, n, copies, inputs)
+            per_copy["additional_forward_args"] = _repeat_rows(extra, n, copies)
+            result = self._call(self._attribute, inputs.repeat(copies, *(1,) * (inputs.dim() - 1)), selector, per_copy)
+            result, delta = result if isinstance(result, tuple) else (result, None)
+            maps.append(result.reshape(copies, n, *result.shape[1:]))
+            if delta is not None:
+                deltas.append(delta.reshape(copies, n))
+        maps = torch.cat(maps).movedim(0, 1)
+        return (maps, torch.cat(deltas).T) if deltas else maps
+
+    def _call(self, body, inputs: torch.Tensor, target: Target, kwargs: dict):
+        """The template: translate old argument names, validate, borrow the model, run ``body(run, **kwargs)``."""
+        name = type(self).__name__
+        kwargs = translate(kwargs, self.renamed_arguments, f"{name}.{body.__name__.lstrip('_')}", stacklevel=3)
+        inputs = check_inputs(inputs, self.min_input_dim)
+        additional = _additional_forward_args(kwargs.pop("additional_forward_args", None), inputs.shape[0])
+        if self.needs_gradients and torch.is_inference_mode_enabled():
+            raise RuntimeError(
+                f"{name} backpropagates through the model, which torch.inference_mode() forbids: call attribute "
+                "outside the inference_mode block (torch.no_grad() around it is fine)"
+            )
+        _warn_batch_coupled(self.model)
+        with borrowed(self.model) as borrow:
+            result = body(Run(self.model, inputs, target, borrow, name, additional), **kwargs)
+        if isinstance(result, tuple):
+            return (_as_input_dtype(result[0], inputs), *result[1:])
+        return _as_input_dtype(result, inputs)
+
+    def _attribute(self, run: Run, **kwargs):
         raise NotImplementedError
+
+    def with_model(self, model: nn.Module) -> "Attribution":
+        """A copy of this method explaining ``model``; inner methods are rebound too, recursively."""
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        clone = copy.copy(self)
+        clone.__dict__ = {key: _rebound(value, self.model, model) for key, value in self.__dict__.items()}
+        clone._rebind(model)
+        return clone
+
+    def _rebind(self, model: nn.Module) -> None:
+        """Adjust references into the model other than the model itself (e.g. a layer) after :meth:`with_model`."""
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({type(self.model).__name__})"
+
+
+def _as_input_dtype(maps, inputs: torch.Tensor):
+    if isinstance(maps, torch.Tensor) and maps.is_floating_point() and maps.dtype != inputs.dtype:
+        return maps.to(inputs.dtype)
+    return maps

@@ -8,6 +8,9 @@ from importlib import import_module
 from torch import nn
 
 _METHODS: dict[str, Callable[..., object]] = {}
+# Packages imported before a lookup, whose modules register their methods when they load. Filled by
+# the packages above (the top-level package adds its method packages), since core imports none of them.
+_METHOD_PACKAGES: list[str] = []
 
 
 def register_method(name: str, factory: Callable[..., object] | None = None):
@@ -22,10 +25,16 @@ def register_method(name: str, factory: Callable[..., object] | None = None):
     return add if factory is None else add(factory)
 
 
+def add_method_package(package: str) -> None:
+    """Have :func:`get_method` and :func:`available_methods` import ``package`` (absolute name) first."""
+    if package not in _METHOD_PACKAGES:
+        _METHOD_PACKAGES.append(package)
+
+
 def _register_all() -> None:
     """Import the method packages, whose classes register themselves when their module loads."""
-    for package in ("attribution",):
-        import_module(f"nn_interpretability.{package}")
+    for package in _METHOD_PACKAGES:
+        import_module(package)
 
 
 def available_methods() -> list[str]:

@@ -11,9 +11,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
 from ..core.base import Target, check_inputs
+from ..core.progress import progress
+from ..core.validation import check_map_shape, positive_int
+from ..core.vocabulary import renamed_arguments
 
 
 def _per_sample_targets(target: Target, n: int):
@@ -32,12 +34,13 @@ def _per_sample_targets(target: Target, n: int):
     return indices.long()
 
 
+@renamed_arguments(batch_size="internal_batch_size", progress="show_progress")
 def compute_attributions(
     methods: Mapping[str, object],
     inputs: torch.Tensor,
     target: Target = None,
-    batch_size: int = 256,
-    progress: bool = False,
+    internal_batch_size: int = 256,
+    show_progress: bool | None = None,
     attribute_kwargs: Mapping[str, dict] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Run every method over a whole split in batches: the maps that :func:`method_agreement` compares.
@@ -51,10 +54,12 @@ def compute_attributions(
     target : None, int, sequence or LongTensor
         Class per sample; ``None`` lets each method explain the predicted class (the same for all
         methods, since they share the model).
-    batch_size : int
-        Samples per ``attribute`` call; bounds memory (IG and DeepLIFT hold several copies per sample).
-    progress : bool
-        Show a tqdm bar over methods × batches.
+    internal_batch_size : int
+        Samples per ``attribute`` call (``batch_size`` before 0.2); bounds memory (IG and DeepLIFT hold
+        several copies per sample).
+    show_progress : bool, optional
+        A progress bar over methods × batches (``progress`` before 0.2); ``None`` shows it in a
+        terminal or notebook only.
     attribute_kwargs : mapping of str to dict, optional
         Per-call arguments for some methods by name, e.g. ``{"IG": {"n_steps": 32}}``.
 
@@ -72,30 +77,18 @@ def compute_attributions(
     unknown = set(attribute_kwargs) - set(methods)
     if unknown:
         raise ValueError(f"attribute_kwargs names methods that are not given: {sorted(unknown)}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    internal_batch_size = positive_int(internal_batch_size, "internal_batch_size")
     inputs = check_inputs(inputs)
     n = inputs.shape[0]
     targets = _per_sample_targets(target, n)
-    starts = range(0, n, batch_size)
-    bar = tqdm(total=len(methods) * len(starts), desc="attributions", disable=not progress, leave=False)
-    maps = {}
-    with bar:
-        for name, method in methods.items():
-            batches = []
-            for start in starts:
-                stop = min(start + batch_size, n)
-                batch_target = targets[start:stop] if isinstance(targets, torch.Tensor) else targets
-                out = method.attribute(inputs[start:stop], target=batch_target, **attribute_kwargs.get(name, {}))
-                if not isinstance(out, torch.Tensor) or out.shape != inputs[start:stop].shape:
-                    raise ValueError(
-                        f"method {name!r} returned {type(out).__name__} of shape {tuple(getattr(out, 'shape', ()))}, "
-                        f"expected a tensor of the inputs' shape {tuple(inputs[start:stop].shape)}"
-                    )
-                batches.append(out.detach())
-                bar.update()
-            maps[name] = torch.cat(batches)
-    return maps
+    calls = [(name, start) for name in methods for start in range(0, n, internal_batch_size)]
+    batches: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
+    for name, start in progress(calls, "attributions", show_progress):
+        stop = min(start + internal_batch_size, n)
+        batch_target = targets[start:stop] if isinstance(targets, torch.Tensor) else targets
+        out = methods[name].attribute(inputs[start:stop], target=batch_target, **attribute_kwargs.get(name, {}))
+        batches[name].append(check_map_shape(out, inputs[start:stop].shape, f"method {name!r}").detach())
+    return {name: torch.cat(maps) for name, maps in batches.items()}
 
 
 def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

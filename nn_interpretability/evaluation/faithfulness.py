@@ -11,11 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from tqdm import tqdm
 
-from ..attribution.integrated_gradients import CHUNK_ELEMENTS, _broadcast_baselines, default_chunk_size
 from ..core.base import Target, check_inputs, forward_scores, resolve_target, select_target
+from ..core.batching import CHUNK_ELEMENTS, broadcast_baselines, chunk_size, chunks
 from ..core.hooks import borrowed
+from ..core.progress import progress
+from ..core.validation import positive_int
+from ..core.vocabulary import renamed_arguments
 
 MODES = ("deletion", "insertion")
 ORDERS = ("most_relevant_first", "least_relevant_first")
@@ -54,12 +56,6 @@ class FaithfulnessCurve:
     order: str
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
 def _pixel_relevance(attributions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """One relevance per pixel, ``(N, P)``: the attribution summed over channels for ``(N, C, ...)`` inputs."""
     if not isinstance(attributions, torch.Tensor):
@@ -82,7 +78,7 @@ def _step_counts(pixels: int, steps, step_size) -> torch.Tensor:
     if steps is not None and step_size is not None:
         raise ValueError("give steps (curve points) or step_size (pixels per step), not both")
     if step_size is not None:
-        step_size = _positive_int(step_size, "step_size")
+        step_size = positive_int(step_size, "step_size")
         counts = list(range(0, pixels, step_size)) + [pixels]
         return torch.tensor(counts, dtype=torch.long)
     steps = DEFAULT_STEPS if steps is None else steps
@@ -110,6 +106,7 @@ def perturbation_ranks(relevance: torch.Tensor, order: str, seed: int = 0) -> to
     return torch.empty_like(by_rank).scatter_(1, by_rank, positions)
 
 
+@renamed_arguments(baseline="baselines", batch_size="internal_batch_size", progress="show_progress")
 def deletion_insertion(
     model: torch.nn.Module,
     inputs: torch.Tensor,
@@ -117,13 +114,14 @@ def deletion_insertion(
     target: Target = None,
     mode: str = "deletion",
     order: str = "most_relevant_first",
-    baseline=0.0,
+    baselines=0.0,
     steps: int | None = None,
     step_size: int | None = None,
     output: str = "probability",
-    batch_size: int | None = None,
+    *,
+    internal_batch_size: int | None = None,
+    show_progress: bool | None = None,
     seed: int = 0,
-    progress: bool = False,
 ) -> FaithfulnessCurve:
     """The deletion or insertion curve of every sample, ranked by its attribution map.
 
@@ -147,22 +145,24 @@ def deletion_insertion(
     mode : {"deletion", "insertion"}
     order : {"most_relevant_first", "least_relevant_first"}
         ``"least_relevant_first"`` is the anti-ordered control: a faithful map gives the opposite curve.
-    baseline : float or Tensor
+    baselines : float or Tensor
         What a perturbed pixel becomes (deletion) or what is shown before it is revealed (insertion): a
         number, one tensor of the per-sample shape or one per sample ``(N, ...)``. Default 0 (black).
+        (``baseline`` before 0.2.)
     steps : int, optional
         Number of curve points, both ends included (default :data:`DEFAULT_STEPS`).
     step_size : int, optional
         Pixels perturbed per step instead of ``steps``; the last step may be smaller.
     output : {"probability", "logit"}
         Score plotted: the softmax probability of the target (Petsiuk et al.) or its logit.
-    batch_size : int, optional
-        Perturbed inputs per forward pass; by default as many as hold :data:`PASS_ELEMENTS` elements
-        (see there for speed on shared CPU cores).
+    internal_batch_size : int, optional
+        Perturbed inputs per forward pass (``batch_size`` before 0.2); by default as many as hold
+        :data:`PASS_ELEMENTS` elements (see there for speed on shared CPU cores).
+    show_progress : bool, optional
+        A progress bar over the forward passes (``progress`` before 0.2); ``None`` shows it in a
+        terminal or notebook only.
     seed : int
         Seed of the tie-breaking permutation (:func:`perturbation_ranks`).
-    progress : bool
-        Show a tqdm bar over the forward passes.
 
     Returns
     -------
@@ -181,15 +181,12 @@ def deletion_insertion(
     n, pixels = relevance.shape
     counts = _step_counts(pixels, steps, step_size).to(inputs.device)
     s = counts.numel()
-    baseline = _broadcast_baselines(baseline, inputs)
-    if batch_size is None:
-        chunk = default_chunk_size(inputs[0].numel(), PASS_ELEMENTS)
-    else:
-        chunk = _positive_int(batch_size, "batch_size")
+    baselines = broadcast_baselines(baselines, inputs)
+    chunk = chunk_size(inputs[0].numel(), internal_batch_size, budget=PASS_ELEMENTS)
     ranks = perturbation_ranks(relevance, order, seed)
     # A mask over pixels broadcasts over the channels of (N, C, ...) inputs.
     mask_shape = (-1, 1, *inputs.shape[2:]) if inputs.dim() >= 3 else (-1, pixels)
-    start_from, replace_by = (inputs, baseline) if mode == "deletion" else (baseline, inputs)
+    start_from, replace_by = (inputs, baselines) if mode == "deletion" else (baselines, inputs)
 
     def score(x: torch.Tensor) -> torch.Tensor:
         logits = forward_scores(model, x)
@@ -199,13 +196,12 @@ def deletion_insertion(
     with borrowed(model), torch.no_grad():
         indices = resolve_target(target, forward_scores(model, inputs))
         # Row j of the flattened (N, S) curve table is step j % S of sample j // S.
-        chunks = range(0, n * s, chunk)
-        for start in tqdm(chunks, desc=mode, leave=False, disable=not progress):
-            j = torch.arange(start, min(start + chunk, n * s), device=inputs.device)
+        for block in progress(chunks(n * s, chunk), mode, show_progress):
+            j = torch.arange(block.start, block.stop, device=inputs.device)
             sample, step = j // s, j % s
             perturbed = (ranks[sample] < counts[step].unsqueeze(1)).view(mask_shape)
             x = torch.where(perturbed, replace_by[sample], start_from[sample])
-            scores[start : start + j.numel()] = select_target(score(x), indices[sample])
+            scores[block.start : block.stop] = select_target(score(x), indices[sample])
     scores = scores.view(n, s)
     fractions = counts.to(inputs.dtype) / pixels
     return FaithfulnessCurve(

@@ -19,7 +19,6 @@ reported twice, against ``f(x) − f(x')`` (IG, DeepLIFT; eq. 9.17) and against 
 """
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from torch import nn
 
 from ..core.base import Target, check_inputs, forward_scores, resolve_target, select_target
 from ..core.hooks import borrowed
+from ..core.validation import check_map_shape
 from ..models.textbook import xor_network
 
 #: The columns of the axioms table, in the textbook's order of discussion.
@@ -125,26 +125,18 @@ def _textbook_case() -> tuple[nn.Module, torch.Tensor]:
     return xor_network(), _float64([[0.0, 3.0], [3.0, 0.0]])
 
 
-def _accepts_baselines(method) -> bool:
-    return "baselines" in inspect.signature(method.attribute).parameters
-
-
 def _explain(factory: Factory, model: nn.Module, inputs, target, attribute_kwargs, baselines=None) -> torch.Tensor:
-    """The method's maps, with ``baselines`` passed to methods whose ``attribute`` takes them."""
+    """The method's maps, with ``baselines`` passed to methods that take them (``method.takes_baselines``)."""
     if not callable(factory):
         raise TypeError("method_factory must be callable: method_factory(model) -> Attribution")
     method = factory(model)
     kwargs = dict(attribute_kwargs or {})
-    if baselines is not None and "baselines" not in kwargs and _accepts_baselines(method):
+    if baselines is not None and "baselines" not in kwargs and getattr(method, "takes_baselines", False):
         kwargs["baselines"] = baselines
     maps = method.attribute(inputs, target=target, **kwargs)
     if isinstance(maps, tuple):
         raise TypeError("attribute returned a tuple; do not ask for return_convergence_delta here")
-    if maps.shape != inputs.shape:
-        raise ValueError(
-            f"the method returned maps of shape {tuple(maps.shape)} for inputs of shape {tuple(inputs.shape)}"
-        )
-    return maps.detach()
+    return check_map_shape(maps, inputs.shape, "the method").detach()
 
 
 def _scores(model: nn.Module, inputs: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:

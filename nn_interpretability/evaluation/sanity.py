@@ -15,10 +15,12 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
 
 from ..core.base import Target, check_inputs, forward_scores, resolve_target
 from ..core.hooks import borrowed
+from ..core.progress import progress
+from ..core.validation import check_map_shape
+from ..core.vocabulary import renamed_arguments
 from .agreement import spearman_per_sample
 
 SIMILARITIES = ("spearman", "spearman_abs", "ssim")
@@ -168,17 +170,19 @@ class SanityResult:
         return {name: values.nanmean(1) for name, values in self.similarity.items()}
 
 
+@renamed_arguments(progress="show_progress")
 def cascading_randomization(
     model: nn.Module,
     method_factory: Callable[[nn.Module], object],
     inputs: torch.Tensor,
     target: Target = None,
     layers: Sequence[str] | None = None,
-    seed: int = 0,
+    *,
     similarity: str | Sequence[str] = SIMILARITIES,
     attribute_kwargs: dict | None = None,
     return_maps: bool = False,
-    progress: bool = False,
+    show_progress: bool | None = None,
+    seed: int = 0,
 ) -> SanityResult:
     """Cascading model parameter randomization: re-initialise layers from the top and compare maps.
 
@@ -200,8 +204,6 @@ def cascading_randomization(
     layers : sequence of str, optional
         Module names (as in ``model.named_modules()``) in randomisation order. Default: every module that
         holds parameters, from the output layer down (:func:`parameter_layers`).
-    seed : int
-        Step ``k`` re-initialises its layer under seed ``seed + k`` (:func:`randomize_layer`).
     similarity : str or sequence of str
         Measures among ``"spearman"`` (signed maps), ``"spearman_abs"`` (absolute maps) and ``"ssim"``
         (maps summed over channels and scaled to [0, 1] per sample).
@@ -209,8 +211,11 @@ def cascading_randomization(
         Per-call arguments of ``attribute`` (e.g. ``{"n_steps": 32}``).
     return_maps : bool
         Keep every step's maps in :attr:`SanityResult.maps` (for figures).
-    progress : bool
-        Show a tqdm bar over the layers.
+    show_progress : bool, optional
+        A progress bar over the layers (``progress`` before 0.2); ``None`` shows it in a terminal or
+        notebook only.
+    seed : int
+        Step ``k`` re-initialises its layer under seed ``seed + k`` (:func:`randomize_layer`).
 
     Returns
     -------
@@ -243,19 +248,14 @@ def cascading_randomization(
 
     def explain(network: nn.Module) -> torch.Tensor:
         maps = method_factory(network).attribute(inputs, target=indices, **kwargs)
-        if not isinstance(maps, torch.Tensor) or maps.shape != inputs.shape:
-            raise ValueError(
-                f"the method must return maps of the inputs' shape {tuple(inputs.shape)}, got "
-                f"{tuple(getattr(maps, 'shape', ()))}"
-            )
-        return maps.detach()
+        return check_map_shape(maps, inputs.shape, "the method").detach()
 
     original = explain(model)
     randomized = copy.deepcopy(model)
     modules = dict(randomized.named_modules())
     scores = {m: torch.empty(len(order), inputs.shape[0], dtype=torch.float64, device=inputs.device) for m in measures}
     kept = [original] if return_maps else None
-    for k, name in enumerate(tqdm(order, desc="cascading randomization", leave=False, disable=not progress)):
+    for k, name in enumerate(progress(order, "cascading randomization", show_progress)):
         randomize_layer(modules[name], seed + k)
         maps = explain(randomized)
         for measure in measures:

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from tqdm import tqdm
+from ..core.progress import progress
 
 from ..core.hooks import borrowed
 
@@ -33,7 +33,7 @@ def _ascend(parameters: torch.Tensor, objective, steps: int, lr: float, project=
     """Adam ascent on ``objective(parameters)`` (a per-sample vector), with an optional projection."""
     parameters = parameters.detach().clone().requires_grad_(True)
     optimizer = torch.optim.Adam([parameters], lr=lr)
-    for _ in tqdm(range(steps), desc=desc, leave=False, disable=steps < 100):
+    for _ in progress(range(steps), desc, None if steps >= 100 else False):
         loss = -objective(parameters).sum()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+from ..core.progress import progress as progress_bar
 
 from ..core.base import check_inputs
 from ..core.hooks import borrowed
@@ -116,8 +116,8 @@ class DeepDream:
         noise: float = 0.0,
         tile_size: int | None = None,
         bounds: tuple | None = None,
+        show_progress: bool | None = None,
         seed: int = 0,
-        show_progress: bool = False,
     ) -> torch.Tensor:
         """Return the dreamed image, with the shape of ``image`` (a batch ``(N, C, H, W)``).
 
@@ -144,6 +144,8 @@ class DeepDream:
         bounds : (low, high), optional
             Clamp the image into this range after every step (numbers or tensors broadcastable to the
             image, e.g. ``nni.data.input_bounds()``).
+        show_progress : bool, optional
+            A progress bar over the steps; ``None`` shows it in a terminal or notebook only.
         seed : int
             Seed of the rolls and the noise; equal calls give equal dreams.
         """
@@ -161,7 +163,7 @@ class DeepDream:
         detail = torch.zeros_like(image[..., : sizes[0][0], : sizes[0][1]])
         with borrowed(self.model):
             self.layer.register_forward_hook(_stop_at(captured))
-            progress = tqdm(total=octaves * steps, desc="deep dream", leave=False, disable=not show_progress)
+            progress = progress_bar(None, "deep dream", show_progress, total=octaves * steps)
             for size in sizes:
                 base = F.interpolate(image, size=size, mode="bilinear", align_corners=False) if size != (height, width) else image
                 detail = F.interpolate(detail, size=size, mode="bilinear", align_corners=False)

@@ -12,7 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm import tqdm
+
+from ..core.progress import progress
 
 LATENT_DIM = 32
 
@@ -60,7 +61,7 @@ def train_vae(vae: VAE, images: torch.Tensor, epochs: int, seed: int = 0, lr: fl
         optimizer = torch.optim.Adam(vae.parameters(), lr=lr)
         vae.train()
         steps = epochs * math.ceil(len(images) / batch_size)
-        with tqdm(total=steps, desc="VAE", unit="batch", leave=False) as bar:
+        with progress(None, "VAE", total=steps, unit="batch") as bar:
             for _ in range(epochs):
                 order = torch.randperm(len(images), generator=generator)
                 for start in range(0, len(images), batch_size):
@@ -124,7 +125,7 @@ def train_gan(
         optimizer_d = torch.optim.Adam(discriminator.parameters(), lr=lr, betas=(0.5, 0.999))
         generator.train(), discriminator.train()
         steps = epochs * math.ceil(len(images) / batch_size)
-        with tqdm(total=steps, desc=desc, unit="batch", leave=False) as bar:
+        with progress(None, desc, total=steps, unit="batch") as bar:
             for _ in range(epochs):
                 order = torch.randperm(len(images), generator=generator_rng)
                 for start in range(0, len(images), batch_size):

@@ -4,29 +4,14 @@ Notebooks save figures with ``save_figure(fig, "fig06_backprop")``;
 ``python -m nn_interpretability.reports`` executes every notebook and builds
 ``reports/`` (executed notebooks, HTML exports, figures and ``index.html``).
 """
-from .figures import find_repo_root, reports_dir, save_figure
-from .manifest import MANIFEST, SOURCES, Figure, figure, figures_for
+from ..core.lazy import lazy_exports
 
+# Submodule -> the public names it defines. Names load on first use: the runner needs papermill and
+# nbconvert (dev extras), so save_figure stays usable, and importing the package cheap, without them.
+_EXPORTS = {
+    ".figures": ["find_repo_root", "reports_dir", "save_figure"],
+    ".manifest": ["MANIFEST", "SOURCES", "Figure", "figure", "figures_for"],
+    ".runner": ["NotebookResult", "run_reports"],
+}
 
-def __getattr__(name: str):
-    # The runner needs papermill and nbconvert (dev extras); loading it lazily keeps
-    # save_figure usable, and importing the package cheap, without them.
-    if name in {"NotebookResult", "run_reports"}:
-        from . import runner
-
-        return getattr(runner, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-__all__ = [
-    "MANIFEST",
-    "SOURCES",
-    "Figure",
-    "NotebookResult",
-    "figure",
-    "figures_for",
-    "find_repo_root",
-    "reports_dir",
-    "run_reports",
-    "save_figure",
-]
+lazy_exports(__name__, _EXPORTS, globals())

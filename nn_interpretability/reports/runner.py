@@ -20,6 +20,7 @@ from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
 from tqdm import tqdm
 
+from ..core.progress import REPORT_BUILD_VARIABLE
 from .figures import REPORTS_DIR_ENV, find_repo_root
 from .index import write_index
 from .manifest import figures_for
@@ -266,6 +267,8 @@ def run_reports(
     results: list[NotebookResult] = []
     kernel_env = {
         REPORTS_DIR_ENV: str(output_dir),
+        # Report builds show no progress bars (nn_interpretability.core.progress).
+        REPORT_BUILD_VARIABLE: "1",
         # Kernels import the same nn_interpretability as this process, installed or not.
         "PYTHONPATH": _prepend_path(str(_PACKAGE_PARENT), os.environ.get("PYTHONPATH")),
     }

@@ -1,32 +1,39 @@
 """Attribution under uncertainty: any attribution method over MC-dropout passes or noisy copies, and
 attribution of softmax probabilities (the report's sections 3.1 and 3.3, Fig. 19, 22–24).
 
-Every function takes an attribution *object* with ``.model`` and ``.attribute(inputs, target=...)``
-(``Saliency``, ``IntegratedGradients``, ``DeepLift``, ``LRP``, ...). MC-dropout passes run batched:
+Every function takes an attribution method of this package (an :class:`~nn_interpretability.core.base.Attribution`:
+``Saliency``, ``IntegratedGradients``, ``DeepLift``, ``LRP``, ``SmoothGrad(...)``, ...). MC-dropout passes run batched:
 the input is repeated once per pass (and class), each copy gets the dropout masks of its own network
 (:func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`), and the method explains the
 whole batch at once. Because the masks are fixed per copy, the forward that picks a pass's predicted
 class and all forwards the method runs for its explanation (DeepLIFT's baseline, the path points of
 Integrated Gradients) go through the same network. The method must run the model on its input batch
 stacked whole (row ``r`` is copy ``r mod B``), which every method of this package does; Integrated
-Gradients needs ``internal_batch_size`` to be a multiple of the rows per chunk, and a violation raises.
+Gradients needs its own ``internal_batch_size`` to be a multiple of the rows per chunk, and a violation raises.
+
+Vocabulary (as Captum's): ``internal_batch_size`` is how many copies (passes) of the batch go to one
+call of the method, ``show_progress`` switches the progress bar (``None``: only where a person watches),
+``seed`` comes last. Per-call arguments of the method go in ``**kwargs`` or, where their name is one of
+the function's own (``internal_batch_size``, ``seed``, ...), in ``attribute_kwargs``.
 """
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..attribution.integrated_gradients import _broadcast_baselines, quadrature
-from ..core.base import Attribution, Target, check_inputs, forward_scores, resolve_target
+from ..attribution.integrated_gradients import quadrature
+from ..core.base import Attribution, BatchCoupledWarning, Run, Target, forward_scores, resolve_target
+from ..core.batching import broadcast_baselines, repeat_per_sample, standard_normal_copies, value_range_sigma
 from ..core.hooks import borrowed
-from .mc_dropout import _check_count, _pass_chunks, fixed_dropout_masks, mc_dropout_predict
+from ..core.validation import check_inputs, check_map_shape, non_negative_number, positive_int
+from ..core.vocabulary import renamed_arguments
+from .mc_dropout import FUNCTIONAL_DROPOUT, _pass_chunks, fixed_dropout_masks, mc_dropout_predict
 
 
 @dataclass(frozen=True)
@@ -59,34 +66,34 @@ class ClassRelevance:
         return self.relevance / self.maps.clamp(min=1).view(shape).to(self.relevance.dtype)
 
 
-def _model_of(method) -> nn.Module:
-    if not callable(getattr(method, "attribute", None)) or not isinstance(getattr(method, "model", None), nn.Module):
+def _check_method(method) -> Attribution:
+    if not isinstance(method, Attribution):
         raise TypeError(
-            "method must be an attribution object with a .model (nn.Module) and an .attribute(inputs, target=...) "
-            f"method, e.g. nni.Saliency(model); got {type(method).__name__}"
+            "method must be an attribution object of this package (an nni.Attribution with .model and "
+            f".attribute(inputs, target=...)), e.g. nni.Saliency(model); got {type(method).__name__}"
         )
-    return method.model
+    return method
 
 
-def _per_sample_repeated(kwargs: dict, inputs: torch.Tensor, copies: int) -> dict:
-    """``kwargs`` with per-sample tensors (``(N, ...)`` like ``inputs``, e.g. baselines) repeated per copy."""
-    n, trailing = inputs.shape[0], (1,) * (inputs.dim() - 1)
-    return {
-        key: value.repeat(copies, *trailing)
-        if isinstance(value, torch.Tensor) and value.dim() == inputs.dim() and value.shape[0] == n
-        else value
-        for key, value in kwargs.items()
-    }
+def _per_call(attribute_kwargs: Mapping | None, kwargs: dict) -> dict:
+    """The method's per-call arguments: ``**kwargs`` and ``attribute_kwargs`` (for names the function uses itself)."""
+    if attribute_kwargs is None:
+        return kwargs
+    if not isinstance(attribute_kwargs, Mapping):
+        raise TypeError(
+            f"attribute_kwargs must be a dict of the method's per-call arguments, got {type(attribute_kwargs).__name__}"
+        )
+    both = sorted(set(attribute_kwargs) & set(kwargs))
+    if both:
+        raise TypeError(f"{both} given both in attribute_kwargs and as keyword arguments; give each once")
+    return {**kwargs, **attribute_kwargs}
 
 
 def _explain(method, copies: torch.Tensor, target: torch.Tensor, kwargs: dict) -> torch.Tensor:
     if kwargs.get("return_convergence_delta"):
         raise ValueError("return_convergence_delta is not supported here: the functions return summed maps only")
     maps = method.attribute(copies, target=target, **kwargs)
-    if not isinstance(maps, torch.Tensor) or maps.shape != copies.shape:
-        shape = tuple(maps.shape) if isinstance(maps, torch.Tensor) else type(maps).__name__
-        raise TypeError(f"the method must return one map of the inputs' shape {tuple(copies.shape)}, got {shape}")
-    return maps.detach()
+    return check_map_shape(maps, copies.shape, "the method").detach()
 
 
 class _PredictedClassSums:
@@ -120,13 +127,17 @@ class _PredictedClassSums:
         )
 
 
+@renamed_arguments(batch_size="internal_batch_size")
 def mc_dropout_predicted_relevance(
     method,
     inputs: torch.Tensor,
     passes: int = 1000,
-    seed: int = 0,
-    batch_size: int | None = None,
+    *,
+    internal_batch_size: int | None = None,
     functional_dropout: str = "raise",
+    attribute_kwargs: Mapping | None = None,
+    show_progress: bool | None = None,
+    seed: int = 0,
     **kwargs,
 ) -> ClassRelevance:
     """MC dropout × attribution, the report's approach 1 (section 3.1, Fig. 19 left).
@@ -138,31 +149,39 @@ def mc_dropout_predicted_relevance(
 
     Parameters
     ----------
-    method : attribution object
+    method : Attribution
         E.g. ``nni.LRP(model)``, ``nni.Saliency(model)``, ``nni.DeepLift(model)``.
     inputs : Tensor
         Batch ``(N, ...)``.
     passes : int
         Stochastic forward passes.
-    seed : int
-        Seed of the dropout masks.
-    batch_size : int, optional
-        Passes explained per call of the method; ``None`` bounds a call's input elements. The result
-        does not depend on it.
+    internal_batch_size : int, optional
+        Passes explained per call of the method (``batch_size`` before 0.2); ``None`` bounds a call's
+        input elements. The result does not depend on it.
     functional_dropout : {"raise", "sample", "ignore"}
         See :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    attribute_kwargs : dict, optional
+        Per-call arguments of ``method.attribute`` whose names this function uses itself (e.g. the
+        ``internal_batch_size`` of Integrated Gradients); others may go in ``**kwargs`` as well.
+    show_progress : bool, optional
+        A progress bar over the calls of the method; ``None`` shows it in a terminal or notebook only,
+        when there are many.
+    seed : int
+        Seed of the dropout masks.
     **kwargs
         Passed to ``method.attribute`` (e.g. ``baselines``); tensors of shape ``(N, ...)`` are repeated
         with the copies.
     """
-    model = _model_of(method)
-    inputs = check_inputs(inputs)
-    passes = _check_count(passes, "passes")
-    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+    model = _check_method(method).model
+    inputs = check_inputs(inputs, method.min_input_dim)
+    passes = positive_int(passes, "passes")
+    internal_batch_size = positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
+    kwargs = _per_call(attribute_kwargs, kwargs)
     n, sample_shape = inputs.shape[0], inputs.shape[1:]
     sums = _PredictedClassSums(inputs)
-    with fixed_dropout_masks(model, seed, functional_dropout) as masks:
-        for start, stop in _pass_chunks(passes, batch_size, n, inputs[0].numel(), "MC dropout relevance"):
+    with fixed_dropout_masks(model, functional_dropout, seed) as masks:
+        chunks = _pass_chunks(passes, internal_batch_size, n, inputs[0].numel(), "MC dropout relevance", show_progress)
+        for start, stop in chunks:
             k = stop - start
             masks.select(torch.arange(start, stop).repeat_interleave(n))
             copies = inputs.repeat(k, *[1] * len(sample_shape))
@@ -170,19 +189,23 @@ def mc_dropout_predicted_relevance(
                 logits = forward_scores(model, copies)
             masks.require_dropout()
             predicted = logits.argmax(1)
-            sums.add(_explain(method, copies, predicted, _per_sample_repeated(kwargs, inputs, k)), logits)
+            sums.add(_explain(method, copies, predicted, repeat_per_sample(kwargs, n, k, inputs)), logits)
     return sums.result()
 
 
+@renamed_arguments(batch_size="internal_batch_size")
 def mc_dropout_class_relevance(
     method,
     inputs: torch.Tensor,
     passes: int = 1000,
-    seed: int = 0,
+    *,
     classes=None,
     independent_classes: bool = True,
-    batch_size: int | None = None,
+    internal_batch_size: int | None = None,
     functional_dropout: str = "raise",
+    attribute_kwargs: Mapping | None = None,
+    show_progress: bool | None = None,
+    seed: int = 0,
     **kwargs,
 ) -> ClassRelevance:
     """MC dropout × attribution, the report's Algorithm 1 (section 3.1, Fig. 19 middle and right).
@@ -192,14 +215,12 @@ def mc_dropout_class_relevance(
 
     Parameters
     ----------
-    method : attribution object
+    method : Attribution
         E.g. ``nni.LRP(model)`` (the report's choice), ``nni.Saliency(model)``.
     inputs : Tensor
         Batch ``(N, ...)``.
     passes : int
         Stochastic predictions (the outer loop of Algorithm 1).
-    seed : int
-        Seed of the dropout masks.
     classes : sequence of int, optional
         The classes to explain (the inner loop); ``None`` takes all.
     independent_classes : bool
@@ -208,19 +229,28 @@ def mc_dropout_class_relevance(
         number of passes whose network for class ``c`` predicts ``c``, an independent estimate per class,
         so the counts need not sum to ``passes`` (as the report remarks). ``False`` explains all classes
         with the one network of pass ``k`` (that of :func:`mc_dropout_predict`); counts sum to ``passes``.
-    batch_size : int, optional
-        Passes per call of the method (each with one copy per class); ``None`` bounds a call's size.
+    internal_batch_size : int, optional
+        Passes per call of the method, each with one copy per class (``batch_size`` before 0.2);
+        ``None`` bounds a call's size.
     functional_dropout : {"raise", "sample", "ignore"}
         See :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    attribute_kwargs : dict, optional
+        Per-call arguments of ``method.attribute`` whose names this function uses itself.
+    show_progress : bool, optional
+        A progress bar over the calls of the method; ``None`` shows it in a terminal or notebook only,
+        when there are many.
+    seed : int
+        Seed of the dropout masks.
     **kwargs
         Passed to ``method.attribute``.
     """
-    model = _model_of(method)
-    inputs = check_inputs(inputs)
-    passes = _check_count(passes, "passes")
-    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+    model = _check_method(method).model
+    inputs = check_inputs(inputs, method.min_input_dim)
+    passes = positive_int(passes, "passes")
+    internal_batch_size = positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
+    kwargs = _per_call(attribute_kwargs, kwargs)
     n, sample_shape = inputs.shape[0], inputs.shape[1:]
-    with fixed_dropout_masks(model, seed, functional_dropout) as masks:
+    with fixed_dropout_masks(model, functional_dropout, seed) as masks:
         masks.select(torch.zeros(n, dtype=torch.long))
         with torch.no_grad():
             num_classes = forward_scores(model, inputs).shape[1]
@@ -230,7 +260,8 @@ def mc_dropout_class_relevance(
         relevance = inputs.new_zeros((k_classes, n, *sample_shape))
         counts = torch.zeros(k_classes, n, dtype=torch.long, device=inputs.device)
         rows_per_pass = k_classes * n
-        for start, stop in _pass_chunks(passes, batch_size, rows_per_pass, inputs[0].numel(), "Algorithm 1"):
+        chunks = _pass_chunks(passes, internal_batch_size, rows_per_pass, inputs[0].numel(), "Algorithm 1", show_progress)
+        for start, stop in chunks:
             k = stop - start
             # Row ((pass * K) + class) * N + sample.
             pass_index = torch.arange(start, stop).repeat_interleave(rows_per_pass)
@@ -242,7 +273,7 @@ def mc_dropout_class_relevance(
             copies = inputs.repeat(k * k_classes, *[1] * len(sample_shape))
             target = classes[class_index.to(inputs.device)]
             with _predictions_seen(model, copies) as seen:
-                maps = _explain(method, copies, target, _per_sample_repeated(kwargs, inputs, k * k_classes))
+                maps = _explain(method, copies, target, repeat_per_sample(kwargs, n, k * k_classes, inputs))
             if seen:
                 predicted = seen[0]
             else:
@@ -305,52 +336,93 @@ class MultiPassAttribution(Attribution):
 
     Parameters
     ----------
-    method : attribution object
+    method : Attribution
         E.g. ``nni.DeepLift(model)``; its model needs dropout.
     passes : int
         MC-dropout passes ``T``.
-    seed : int
-        Seed of the dropout masks: pass ``k`` is the network of pass ``k`` of :func:`mc_dropout_predict`.
-    batch_size : int, optional
-        Passes per call of the method; ``None`` bounds a call's size.
+    internal_batch_size : int, optional
+        Passes per call of the method (``batch_size`` before 0.2); ``None`` bounds a call's size.
     functional_dropout : {"raise", "sample", "ignore"}
         See :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    seed : int
+        Seed of the dropout masks: pass ``k`` is the network of pass ``k`` of :func:`mc_dropout_predict`.
+
+    Notes
+    -----
+    The capabilities (``takes_baselines``, ``multiplies_by_inputs``, ``needs_gradients``,
+    ``min_input_dim``) are the wrapped method's; the map is ``stochastic`` (seeded). There is no
+    convergence delta: the mean of per-pass deltas would not be the delta of the mean model.
     """
 
+    stochastic = True
+
+    @renamed_arguments(batch_size="internal_batch_size")
     def __init__(
         self,
         method,
         passes: int = 100,
-        seed: int = 0,
-        batch_size: int | None = None,
+        internal_batch_size: int | None = None,
         functional_dropout: str = "raise",
+        seed: int = 0,
     ):
-        super().__init__(_model_of(method))
+        super().__init__(_check_method(method).model)
+        if functional_dropout not in FUNCTIONAL_DROPOUT:
+            raise ValueError(f"functional_dropout must be one of {FUNCTIONAL_DROPOUT}, got {functional_dropout!r}")
         self.method = method
-        self.passes = _check_count(passes, "passes")
-        self.seed = seed
-        self.batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+        self.passes = positive_int(passes, "passes")
+        self.internal_batch_size = positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
         self.functional_dropout = functional_dropout
+        self.seed = seed
+        self.takes_baselines = method.takes_baselines
+        self.multiplies_by_inputs = method.multiplies_by_inputs
+        self.needs_gradients = method.needs_gradients
+        self.min_input_dim = method.min_input_dim
 
     def attribute(self, inputs: torch.Tensor, target: Target = None, **kwargs) -> torch.Tensor:
+        """The mean map over the passes, with the shape of ``inputs``; see :meth:`_attribute`."""
+        # Inside fixed_dropout_masks every module but dropout runs in eval mode, so a model in training
+        # mode (as MC dropout is often run) is not batch-coupled here: the template's warning does not apply.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", BatchCoupledWarning)
+            return super().attribute(inputs, target, **kwargs)
+
+    def _attribute(self, run: Run, show_progress: bool | None = None, **kwargs) -> torch.Tensor:
         """The mean map over the passes, with the shape of ``inputs``.
 
-        ``target=None`` explains the class of the MC-dropout predictive mean (over the same passes) in
-        every pass. ``kwargs`` go to the wrapped method; tensors of shape ``(N, ...)`` are repeated.
+        Parameters
+        ----------
+        inputs : Tensor
+            Batch ``(N, ...)``.
+        target : None, int, sequence or LongTensor
+            Class per sample; ``None`` explains the class of the MC-dropout predictive mean (over the
+            same passes) in every pass.
+        show_progress : bool, optional
+            A progress bar over the calls of the method; ``None`` shows it in a terminal or notebook
+            only, when there are many.
+        **kwargs
+            Passed to the wrapped method's ``attribute`` (e.g. ``baselines``, or the ``internal_batch_size``
+            of Integrated Gradients); tensors of shape ``(N, ...)`` are repeated with the copies.
         """
-        inputs = check_inputs(inputs)
+        inputs = run.inputs
         prediction = mc_dropout_predict(
-            self.model, inputs, self.passes, self.batch_size, self.seed, self.functional_dropout
+            self.model,
+            inputs,
+            self.passes,
+            internal_batch_size=self.internal_batch_size,
+            functional_dropout=self.functional_dropout,
+            show_progress=show_progress,
+            seed=self.seed,
         )
-        indices = resolve_target(target, prediction.mean) if target is not None else prediction.prediction
+        indices = run.resolve(prediction.mean)
         n, sample_shape = inputs.shape[0], inputs.shape[1:]
         total = torch.zeros_like(inputs)
-        with fixed_dropout_masks(self.model, self.seed, self.functional_dropout) as masks:
-            for start, stop in _pass_chunks(self.passes, self.batch_size, n, inputs[0].numel(), "multi-pass"):
+        with fixed_dropout_masks(self.model, self.functional_dropout, self.seed) as masks:
+            chunks = _pass_chunks(self.passes, self.internal_batch_size, n, inputs[0].numel(), "multi-pass", show_progress)
+            for start, stop in chunks:
                 k = stop - start
                 masks.select(torch.arange(start, stop).repeat_interleave(n))
                 copies = inputs.repeat(k, *[1] * len(sample_shape))
-                maps = _explain(self.method, copies, indices.repeat(k), _per_sample_repeated(kwargs, inputs, k))
+                maps = _explain(self.method, copies, indices.repeat(k), repeat_per_sample(kwargs, n, k, inputs))
                 total += maps.view(k, *inputs.shape).sum(0)
         return total / self.passes
 
@@ -358,15 +430,19 @@ class MultiPassAttribution(Attribution):
         return f"MultiPassAttribution({self.method!r}, passes={self.passes}, seed={self.seed})"
 
 
+@renamed_arguments(batch_size="internal_batch_size")
 def noisy_predicted_relevance(
     method,
     inputs: torch.Tensor,
     copies: int = 2000,
     stdevs: float = 0.15,
-    seed: int = 0,
+    *,
     mc_dropout: bool = False,
-    batch_size: int | None = None,
+    internal_batch_size: int | None = None,
     functional_dropout: str = "raise",
+    attribute_kwargs: Mapping | None = None,
+    show_progress: bool | None = None,
+    seed: int = 0,
     **kwargs,
 ) -> ClassRelevance:
     """Attribution of noisy copies of the input, summed per predicted class (report section 3.3, Fig. 23).
@@ -377,7 +453,7 @@ def noisy_predicted_relevance(
 
     Parameters
     ----------
-    method : attribution object
+    method : Attribution
         E.g. ``nni.DeepLift(model)``.
     inputs : Tensor
         Batch ``(N, ...)``.
@@ -385,15 +461,20 @@ def noisy_predicted_relevance(
         Noisy copies per sample (2,000 in the report).
     stdevs : float
         Noise level as a fraction of each sample's value range.
-    seed : int
-        Seed of the noise (and of the dropout masks with ``mc_dropout=True``).
     mc_dropout : bool
         Also draw a dropout network per copy (copy ``j`` gets pass ``j``'s masks). ``False`` runs the
         model as it is (a dropout model in eval mode is deterministic).
-    batch_size : int, optional
-        Copies per call of the method; ``None`` bounds a call's size.
+    internal_batch_size : int, optional
+        Copies per call of the method (``batch_size`` before 0.2); ``None`` bounds a call's size.
     functional_dropout : {"raise", "sample", "ignore"}
         With ``mc_dropout=True``; see :func:`~nn_interpretability.uncertainty.mc_dropout.fixed_dropout_masks`.
+    attribute_kwargs : dict, optional
+        Per-call arguments of ``method.attribute`` whose names this function uses itself.
+    show_progress : bool, optional
+        A progress bar over the calls of the method; ``None`` shows it in a terminal or notebook only,
+        when there are many.
+    seed : int
+        Seed of the noise (and of the dropout masks with ``mc_dropout=True``).
     **kwargs
         Passed to ``method.attribute``.
 
@@ -402,25 +483,22 @@ def noisy_predicted_relevance(
     ClassRelevance
         ``counts`` (= ``maps``) sum to ``copies`` per sample; ``mean`` is the per-class average map.
     """
-    model = _model_of(method)
-    inputs = check_inputs(inputs)
-    copies = _check_count(copies, "copies")
-    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
-    if isinstance(stdevs, bool) or not isinstance(stdevs, Real) or not 0 <= stdevs < float("inf"):
-        raise ValueError(f"stdevs must be a non-negative number, got {stdevs!r}")
+    model = _check_method(method).model
+    inputs = check_inputs(inputs, method.min_input_dim)
+    copies = positive_int(copies, "copies")
+    internal_batch_size = positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
+    non_negative_number(stdevs, "stdevs")
+    kwargs = _per_call(attribute_kwargs, kwargs)
     n, sample_shape = inputs.shape[0], inputs.shape[1:]
-    flat = inputs.flatten(1)
-    sigma = (stdevs * (flat.amax(1) - flat.amin(1))).view(n, *[1] * len(sample_shape))
+    sigma = value_range_sigma(inputs, stdevs)
     generator = torch.Generator(device=inputs.device).manual_seed(seed)
     sums = _PredictedClassSums(inputs)
-    context = fixed_dropout_masks(model, seed, functional_dropout) if mc_dropout else borrowed(model)
+    context = fixed_dropout_masks(model, functional_dropout, seed) if mc_dropout else borrowed(model)
     with context as handle:
-        for start, stop in _pass_chunks(copies, batch_size, n, inputs[0].numel(), "noisy copies"):
+        chunks = _pass_chunks(copies, internal_batch_size, n, inputs[0].numel(), "noisy copies", show_progress)
+        for start, stop in chunks:
             k = stop - start
-            # One draw per copy, so that the noise does not depend on the chunking.
-            noise = torch.stack(
-                [torch.randn(inputs.shape, generator=generator, dtype=inputs.dtype, device=inputs.device) for _ in range(k)]
-            )
+            noise = standard_normal_copies(inputs.shape, k, generator, inputs.dtype, inputs.device)
             noisy = (inputs + sigma * noise).reshape(k * n, *sample_shape)
             if mc_dropout:
                 handle.select(torch.arange(start, stop).repeat_interleave(n))
@@ -429,7 +507,7 @@ def noisy_predicted_relevance(
             if mc_dropout:
                 handle.require_dropout()
             predicted = logits.argmax(1)
-            sums.add(_explain(method, noisy, predicted, _per_sample_repeated(kwargs, inputs, k)), logits)
+            sums.add(_explain(method, noisy, predicted, repeat_per_sample(kwargs, n, k, inputs)), logits)
     return sums.result()
 
 
@@ -457,10 +535,49 @@ class _ContractedScores(nn.Module):
         return (scores * weights).sum(1, keepdim=True)
 
 
+class _Probabilities(nn.Module):
+    """The model's softmax probabilities ``p(x)``: what a method that does not backpropagate explains."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        return self.model(x).softmax(1)
+
+
+def _methods_within(method: Attribution) -> Iterator[Attribution]:
+    """``method`` and, recursively, the methods it holds (as :meth:`Attribution.with_model` finds them)."""
+    yield method
+    for value in vars(method).values():
+        values = value.values() if isinstance(value, Mapping) else value if isinstance(value, (list, tuple)) else (value,)
+        for inner in values:
+            if isinstance(inner, Attribution):
+                yield from _methods_within(inner)
+
+
+def _refuse_undefined(method: Attribution) -> None:
+    from ..attribution.cam import CAM
+
+    for inner in _methods_within(method):
+        if isinstance(inner, CAM):
+            raise TypeError(
+                "CAM (eq. 24) is defined only for class scores that are one linear layer of globally pooled "
+                "feature maps; a softmax probability is not, so its class activation map is undefined. Use "
+                "GradCAM, whose map of the probability softmax_attribution gives"
+            )
+
+
 def softmax_attribution(
-    method, inputs: torch.Tensor, target: Target = None, baselines=None, n_steps: int = 64, **kwargs
+    method,
+    inputs: torch.Tensor,
+    target: Target = None,
+    baselines=None,
+    n_steps: int = 64,
+    attribute_kwargs: Mapping | None = None,
+    **kwargs,
 ) -> torch.Tensor:
-    """Attribute the softmax *probability* ``p_c`` of a method that explains scores (report section 3.3, Fig. 24).
+    """Attribute the softmax *probability* ``p_c`` with a method that explains scores (report section 3.3, Fig. 24).
 
     The softmax couples all logits, so the probability's change is split over them exactly by the path
     integral ``Δp_c = Σ_j w_j Δz_j`` with ``w_j = ∫_0^1 ∂p_c/∂z_j (z' + α(z − z')) dα``
@@ -468,7 +585,14 @@ def softmax_attribution(
     ``z'`` of the baseline and ``z`` of the input. The method then explains the scalar ``Σ_j w_j z_j``
     in one pass; its backward is linear in the output, so a method with summation-to-delta (DeepLIFT,
     Integrated Gradients) returns contributions summing to ``p_c(x) − p_c(x')``. Without ``baselines``
-    the weights are the softmax Jacobian at ``x`` (the chain rule for gradient methods).
+    the weights are the softmax Jacobian at ``x`` (the chain rule for gradient methods): Saliency,
+    gradient × input, guided backpropagation, deconvolution and (Guided) Grad-CAM then give exactly their
+    map of ``p_c`` itself. Methods that do not backpropagate (Occlusion, LIME) explain ``p_c`` directly:
+    they run on the model's probabilities. CAM, defined only for a linear class score, raises.
+
+    Wrappers (``SmoothGrad``, :class:`MultiPassAttribution`) are explained with their inner methods:
+    the method is rebound with :meth:`~nn_interpretability.core.base.Attribution.with_model`. The
+    weights are those of the clean input, for every noisy copy or pass.
 
     On logits a temperature ``T`` only rescales a map by ``1/T``; on probabilities it changes the
     weights ``w``, which is why the report's Fig. 24 explains the probability of a temperature-scaled
@@ -476,37 +600,50 @@ def softmax_attribution(
 
     Parameters
     ----------
-    method : attribution object
-        Explains scores, e.g. ``nni.DeepLift(model)``; it is shallow-copied with its model wrapped.
+    method : Attribution
+        Explains scores, e.g. ``nni.DeepLift(model)``; it is not changed (a copy explains the probability).
     inputs : Tensor
         Batch ``(N, ...)``.
     target : None, int, sequence or LongTensor
         Class per sample; ``None`` takes the predicted class.
     baselines : None, float or Tensor
-        The method's reference input (passed to its ``attribute``); ``None`` for methods without one.
+        The method's reference input (passed to its ``attribute``; only for methods that take baselines),
+        and the start of the logits' path; ``None`` leaves the method its default and takes the weights at ``x``.
     n_steps : int
         Quadrature points of the path integral.
+    attribute_kwargs : dict, optional
+        Per-call arguments of ``method.attribute`` whose names this function uses itself (e.g. the
+        ``n_steps`` of Integrated Gradients); others may go in ``**kwargs`` as well.
     **kwargs
         Passed to ``method.attribute``.
     """
-    model = _model_of(method)
-    inputs = check_inputs(inputs)
-    reference = None if baselines is None else _broadcast_baselines(baselines, inputs)
+    _check_method(method)
+    _refuse_undefined(method)
+    model = method.model
+    inputs = check_inputs(inputs, method.min_input_dim)
+    kwargs = _per_call(attribute_kwargs, kwargs)
+    if "baselines" in kwargs:
+        raise TypeError("pass baselines as softmax_attribution's own argument: they also set the logits' path")
+    if baselines is not None:
+        if not method.takes_baselines:
+            raise TypeError(f"{type(method).__name__} takes no baselines; call softmax_attribution without them")
+        kwargs["baselines"] = baselines
+    if not method.needs_gradients:
+        if "output" in kwargs:
+            raise TypeError("softmax_attribution explains the probability already: do not pass output")
+        return method.with_model(_Probabilities(model)).attribute(inputs, target=target, **kwargs)
+    reference = None if baselines is None else broadcast_baselines(baselines, inputs)
     with borrowed(model), torch.no_grad():
         logits = forward_scores(model, inputs)
         indices = resolve_target(target, logits)
         if reference is None:
             alphas, weights, start = [1.0], [1.0], logits
         else:
-            alphas, weights = quadrature("gausslegendre", _check_count(n_steps, "n_steps"))
+            alphas, weights = quadrature("gausslegendre", positive_int(n_steps, "n_steps"))
             start = forward_scores(model, reference.contiguous())
     one_hot = F.one_hot(indices, logits.shape[1]).to(logits.dtype)
     contraction = torch.zeros_like(logits)
     for alpha, weight in zip(alphas, weights):
         p = (start + float(alpha) * (logits - start)).softmax(1)
         contraction += float(weight) * p.gather(1, indices[:, None]) * (one_hot - p)
-    wrapped = copy.copy(method)
-    wrapped.model = _ContractedScores(model, contraction)
-    if reference is not None:
-        kwargs["baselines"] = baselines
-    return wrapped.attribute(inputs, target=0, **kwargs)
+    return method.with_model(_ContractedScores(model, contraction)).attribute(inputs, target=0, **kwargs)

@@ -8,6 +8,9 @@ from torch import nn
 
 from ..core.base import check_inputs, forward_scores
 from ..core.hooks import borrowed
+# The loss trains the zoo's evidential model, so it lives with the training code (models sit below
+# uncertainty); re-exported here as nni.uncertainty.evidential_mse_loss.
+from ..models.losses import _check_evidence, evidential_mse_loss  # noqa: F401
 
 
 @dataclass(frozen=True)
@@ -40,17 +43,6 @@ class DirichletOpinion:
         return self.probability.argmax(1)
 
 
-def _check_evidence(evidence: torch.Tensor) -> torch.Tensor:
-    if not isinstance(evidence, torch.Tensor) or not evidence.is_floating_point() or evidence.dim() != 2:
-        shape = tuple(evidence.shape) if isinstance(evidence, torch.Tensor) else type(evidence).__name__
-        raise ValueError(f"evidence must be a floating point tensor of shape (N, K), got {shape}")
-    if not torch.isfinite(evidence).all():
-        raise ValueError("evidence contains NaN or infinite values")
-    if (evidence < 0).any():
-        raise ValueError("evidence must be non-negative: end the model in a ReLU (Sensoy et al. 2018, section 4)")
-    return evidence
-
-
 def dirichlet_opinion(evidence: torch.Tensor) -> DirichletOpinion:
     """The subjective opinion of non-negative evidence ``e`` of shape ``(N, K)`` (eq. 26–29)."""
     evidence = _check_evidence(evidence)
@@ -74,41 +66,6 @@ def evidential_opinion(model: nn.Module, inputs: torch.Tensor) -> DirichletOpini
     with borrowed(model), torch.no_grad():
         evidence = forward_scores(model, inputs)
     return dirichlet_opinion(evidence)
-
-
-def _kl_to_uniform_dirichlet(alpha: torch.Tensor) -> torch.Tensor:
-    """KL(Dir(alpha) || Dir(1, ..., 1)) per sample (Sensoy et al. 2018, eq. after eq. 5)."""
-    num_classes = alpha.shape[1]
-    strength = alpha.sum(dim=1)
-    return (
-        torch.lgamma(strength)
-        - torch.lgamma(alpha.new_tensor(float(num_classes)))
-        - torch.lgamma(alpha).sum(dim=1)
-        + ((alpha - 1.0) * (torch.digamma(alpha) - torch.digamma(strength).unsqueeze(1))).sum(dim=1)
-    )
-
-
-def evidential_mse_loss(
-    evidence: torch.Tensor, labels: torch.Tensor, epoch: int, annealing_epochs: int = 10
-) -> torch.Tensor:
-    """Sensoy et al.'s eq. 5 (expected squared error under Dir(alpha)) plus the annealed KL term.
-
-    ``Σ_k (y_k - p̂_k)² + p̂_k (1 - p̂_k) / (S + 1)`` per sample, plus the KL divergence of the
-    misleading evidence (``α̃ = y + (1 - y) ∘ α``, the true class removed) from the uniform Dirichlet,
-    weighted by ``min(1, epoch / annealing_epochs)`` so that the model first learns to collect evidence
-    before being pushed towards "I don't know" on hard samples. Returns the batch mean.
-    """
-    evidence = _check_evidence(evidence)
-    if labels.shape != evidence.shape[:1] or labels.is_floating_point():
-        raise ValueError(f"labels must be integer class indices of shape ({evidence.shape[0]},), got {tuple(labels.shape)}")
-    one_hot = torch.nn.functional.one_hot(labels, evidence.shape[1]).to(evidence.dtype)
-    alpha = evidence + 1.0
-    strength = alpha.sum(dim=1, keepdim=True)
-    prob = alpha / strength
-    squared_error = ((one_hot - prob) ** 2 + prob * (1 - prob) / (strength + 1)).sum(dim=1)
-    misleading_alpha = one_hot + (1 - one_hot) * alpha
-    annealing = min(1.0, epoch / annealing_epochs)
-    return (squared_error + annealing * _kl_to_uniform_dirichlet(misleading_alpha)).mean()
 
 
 _EVIDENCE_ACTIVATIONS = (nn.ReLU, nn.Softplus, nn.ReLU6, nn.ELU)

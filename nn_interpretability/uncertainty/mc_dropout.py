@@ -7,7 +7,7 @@ the attribution functions of :mod:`~nn_interpretability.uncertainty.attribution`
 * the forward that picks a pass's predicted class and every forward an attribution method runs
   afterwards (DeepLIFT's baseline, the points of Integrated Gradients) see the *same* network;
 * all passes run as one batched forward (the input repeated along the batch, one mask per copy), and
-  the result equals running the passes one by one, whatever ``batch_size``;
+  the result equals running the passes one by one, whatever ``internal_batch_size``;
 * pass ``k`` is the same network for every input, so a batch equals its items one at a time.
 
 Only dropout changes: the dropout modules are switched to training mode (the rest to eval mode)
@@ -26,12 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from tqdm import tqdm
 
+from ..core import ops
 from ..core.base import check_inputs, forward_scores
 from ..core.hooks import borrowed
+from ..core.validation import positive_int
+from ..core.vocabulary import renamed_arguments
 
-#: Module classes whose dropout is switched on (their forward calls the functional forms below).
+#: Module classes whose dropout is switched on (their forward calls the functional dropout of ``core.ops``).
 DROPOUT_MODULES = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
 
 FUNCTIONAL_DROPOUT = ("raise", "sample", "ignore")
@@ -41,26 +43,19 @@ FUNCTIONAL_DROPOUT = ("raise", "sample", "ignore")
 class _Kind:
     channelwise: bool  # one draw per channel (Dropout1d/2d/3d, FeatureAlphaDropout) or per element
     alpha: bool  # SELU-preserving alpha dropout (Klambauer et al. 2017) instead of inverted dropout
-    training_default: bool  # the functional form's default for its training flag
 
 
-_ELEMENT, _CHANNEL = _Kind(False, False, True), _Kind(True, False, True)
-_ALPHA, _FEATURE_ALPHA = _Kind(False, True, False), _Kind(True, True, False)
-_DROPOUT_CALLS: dict[object, _Kind] = {
-    F.dropout: _ELEMENT,
-    F.dropout1d: _CHANNEL,
-    F.dropout2d: _CHANNEL,
-    F.dropout3d: _CHANNEL,
-    F.alpha_dropout: _ALPHA,
-    F.feature_alpha_dropout: _FEATURE_ALPHA,
-    torch.dropout: _ELEMENT,
-    torch.dropout_: _ELEMENT,
-    torch.feature_dropout: _CHANNEL,
-    torch.feature_dropout_: _CHANNEL,
-    torch.alpha_dropout: _ALPHA,
-    torch.alpha_dropout_: _ALPHA,
-    torch.feature_alpha_dropout: _FEATURE_ALPHA,
-    torch.feature_alpha_dropout_: _FEATURE_ALPHA,
+_ELEMENT, _CHANNEL = _Kind(False, False), _Kind(True, False)
+_ALPHA, _FEATURE_ALPHA = _Kind(False, True), _Kind(True, True)
+# The mask of each dropout operation (every spelling of it in :mod:`~nn_interpretability.core.ops`).
+_KINDS = {
+    "dropout": _ELEMENT,
+    "dropout1d": _CHANNEL,
+    "dropout2d": _CHANNEL,
+    "dropout3d": _CHANNEL,
+    "feature_dropout": _CHANNEL,
+    "alpha_dropout": _ALPHA,
+    "feature_alpha_dropout": _FEATURE_ALPHA,
 }
 
 # SELU's negative saturation -lambda * alpha: where alpha dropout drops a unit, it sets it to this value.
@@ -193,16 +188,11 @@ class DropoutMasks(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        kind = _DROPOUT_CALLS.get(func)
-        if kind is None:
+        entry = ops.op_of(func)
+        if entry is None or entry.category != ops.DROPOUT:
             return func(*args, **kwargs)
-        values = list(args) + [None] * (3 - len(args))
-        x = values[0] if args else kwargs["input"]
-        p = values[1] if len(args) > 1 else kwargs.get("p", 0.5)
-        if len(args) > 2:
-            training = values[2]
-        else:
-            training = kwargs.get("training", kwargs.get("train", kind.training_default))
+        kind = _KINDS[entry.name]
+        x, p, training = ops.dropout_arguments(func, args, kwargs)
         if self._module_depth == 0 and not training:
             if self.functional_dropout == "ignore":
                 return func(*args, **kwargs)
@@ -217,7 +207,7 @@ class DropoutMasks(TorchFunctionMode):
 
 
 @contextmanager
-def fixed_dropout_masks(model: nn.Module, seed: int = 0, functional_dropout: str = "raise") -> Iterator[DropoutMasks]:
+def fixed_dropout_masks(model: nn.Module, functional_dropout: str = "raise", seed: int = 0) -> Iterator[DropoutMasks]:
     """Borrow ``model`` with every dropout drawing fixed, seeded masks; yields the :class:`DropoutMasks`.
 
     Inside the block only the dropout modules are in training mode (BatchNorm and every other module run
@@ -229,13 +219,13 @@ def fixed_dropout_masks(model: nn.Module, seed: int = 0, functional_dropout: str
     model : nn.Module
         Any model; its dropout may be modules (``nn.Dropout``, ``Dropout1d/2d/3d``, ``AlphaDropout``,
         ``FeatureAlphaDropout``) or functional calls.
-    seed : int
-        Seed of the masks.
     functional_dropout : {"raise", "sample", "ignore"}
         What to do with a dropout *call* outside dropout modules whose ``training`` flag is ``False``
         (typically ``F.dropout(x, p, training=self.training)`` in a model in eval mode, which switching
         modules cannot reach): raise a ``ValueError`` naming it, sample it like the modules, or leave it
         off. Functional calls with ``training=True`` always drop, so they are always sampled.
+    seed : int
+        Seed of the masks.
 
     Notes
     -----
@@ -315,42 +305,36 @@ def _entropy(p: torch.Tensor) -> torch.Tensor:
     return -torch.special.xlogy(p, p).sum(-1)
 
 
-def _check_count(value, name: str, allow_none: bool = False) -> int | None:
-    """``value`` as a positive int (or ``None`` when allowed); a clear error otherwise."""
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return value
-
-
-def _pass_chunks(passes: int, batch_size: int | None, rows_per_pass: int, elements_per_row: int, desc: str):
-    """``(start, stop)`` ranges of passes run per forward, with a progress bar when there are many."""
+def _pass_chunks(
+    passes: int, internal_batch_size: int | None, rows_per_pass: int, elements_per_row: int, desc: str, show_progress=None
+) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges of passes run per forward, with a progress bar (``None``: interactive, many chunks)."""
     # Imported here: the plot and zoo modules import this package, and must not pull in every method.
-    from ..attribution.integrated_gradients import default_chunk_size
+    from ..core.batching import chunk_size, chunks
+    from ..core.progress import progress
 
-    size = batch_size or max(1, default_chunk_size(elements_per_row) // rows_per_pass)
-    starts = range(0, passes, size)
-    return tqdm(
-        [(start, min(start + size, passes)) for start in starts], desc=desc, leave=False, disable=len(starts) < 8
-    )
+    size = internal_batch_size or max(1, chunk_size(elements_per_row) // rows_per_pass)
+    ranges = [(block.start, block.stop) for block in chunks(passes, size)]
+    if show_progress is None and len(ranges) < 8:
+        show_progress = False
+    return progress(ranges, desc, show_progress)
 
 
+@renamed_arguments(batch_size="internal_batch_size")
 def mc_dropout_predict(
     model: nn.Module,
     inputs: torch.Tensor,
     passes: int = 1000,
-    batch_size: int | None = None,
-    seed: int = 0,
+    internal_batch_size: int | None = None,
     functional_dropout: str = "raise",
+    show_progress: bool | None = None,
+    seed: int = 0,
 ) -> MCDropoutPrediction:
     """Run ``passes`` stochastic forward passes with only dropout switched on (Gal & Ghahramani 2016).
 
     The report's section 3.1 and Fig. 18: the spread of the passes' logits and softmax scores shows
-    the model's uncertainty, which a single softmax hides. Passes run batched: ``batch_size`` passes
-    per forward, each a copy of the whole input batch with its own masks (see the module docstring).
+    the model's uncertainty, which a single softmax hides. Passes run batched: ``internal_batch_size``
+    passes per forward, each a copy of the whole input batch with its own masks (see the module docstring).
 
     Parameters
     ----------
@@ -360,26 +344,29 @@ def mc_dropout_predict(
         Batch ``(N, ...)``; device and dtype are used as given.
     passes : int
         Stochastic forward passes ``T``.
-    batch_size : int, optional
-        Passes per forward; ``None`` keeps a forward around
-        :data:`~nn_interpretability.attribution.integrated_gradients.CHUNK_ELEMENTS` input elements.
+    internal_batch_size : int, optional
+        Passes per forward (``batch_size`` before 0.2); ``None`` keeps a forward around
+        :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` input elements.
         The result does not depend on it.
-    seed : int
-        Seed of the masks: pass ``k`` is the same network in every call with this seed.
     functional_dropout : {"raise", "sample", "ignore"}
         See :func:`fixed_dropout_masks`.
+    show_progress : bool, optional
+        A progress bar over the forwards; ``None`` shows it in a terminal or notebook only, when there
+        are many.
+    seed : int
+        Seed of the masks: pass ``k`` is the same network in every call with this seed.
 
     Returns
     -------
     MCDropoutPrediction
     """
     inputs = check_inputs(inputs)
-    passes = _check_count(passes, "passes")
-    batch_size = _check_count(batch_size, "batch_size", allow_none=True)
+    passes = positive_int(passes, "passes")
+    internal_batch_size = positive_int(internal_batch_size, "internal_batch_size", allow_none=True)
     n = inputs.shape[0]
     logits = []
-    with fixed_dropout_masks(model, seed, functional_dropout) as masks, torch.no_grad():
-        for start, stop in _pass_chunks(passes, batch_size, n, inputs.numel() // n, "MC dropout"):
+    with fixed_dropout_masks(model, functional_dropout, seed) as masks, torch.no_grad():
+        for start, stop in _pass_chunks(passes, internal_batch_size, n, inputs.numel() // n, "MC dropout", show_progress):
             masks.select(torch.arange(start, stop).repeat_interleave(n))
             # Copy k of the batch sits at rows k * N ... k * N + N - 1.
             output = forward_scores(model, inputs.repeat(stop - start, *[1] * (inputs.dim() - 1)))

@@ -11,7 +11,7 @@ from torch import nn
 
 from ..core.base import check_inputs, forward_scores
 from ..core.hooks import borrowed
-from .mc_dropout import _check_count
+from ..core.validation import positive_int
 
 
 def _check_labels(labels, n: int, num_classes: int) -> torch.Tensor:
@@ -85,7 +85,7 @@ class TemperatureScaled(nn.Module):
 
         The wrapped model runs without gradients (borrowed, left unchanged); only its logits are kept.
         """
-        batch_size = _check_count(batch_size, "batch_size")
+        batch_size = positive_int(batch_size, "batch_size")
         if isinstance(data, torch.Tensor):
             if labels is None:
                 raise ValueError("labels are required when data is a tensor of inputs")
@@ -115,7 +115,7 @@ class TemperatureScaled(nn.Module):
         """
         logits = _check_scores(logits, "logits").double()
         labels = _check_labels(labels, logits.shape[0], logits.shape[1]).to(logits.device)
-        max_iter = _check_count(max_iter, "max_iter")
+        max_iter = positive_int(max_iter, "max_iter")
         log_t = self.log_temperature.detach().double().to(logits.device).clone().requires_grad_(True)
 
         def nll() -> torch.Tensor:
@@ -192,7 +192,7 @@ def calibration_bins(probabilities: torch.Tensor, labels: torch.Tensor, n_bins: 
     ):
         raise ValueError("probabilities must be non-negative with rows summing to 1: pass logits.softmax(1), not logits")
     labels = _check_labels(labels, probabilities.shape[0], probabilities.shape[1]).to(probabilities.device)
-    n_bins = _check_count(n_bins, "n_bins")
+    n_bins = positive_int(n_bins, "n_bins")
     confidence, predicted = probabilities.double().max(1)
     correct = (predicted == labels).double()
     edges = torch.linspace(0.0, 1.0, n_bins + 1, dtype=torch.float64, device=confidence.device)

@@ -79,7 +79,7 @@ def test_simple_taylor_without_root_is_gradient_times_input_on_a_bias_free_relu_
     taylor = nni.SimpleTaylor(model).attribute(x, target=1)
     torch.testing.assert_close(taylor, nni.InputXGradient(model).attribute(x, target=1))
     # The ε → 0 limit: the root εx has the same activation pattern, so the first-order term is exact.
-    near_zero = nni.SimpleTaylor(model, root=1e-6 * x).attribute(x, target=1)
+    near_zero = nni.SimpleTaylor(model, baselines=1e-6 * x).attribute(x, target=1)
     torch.testing.assert_close(near_zero, taylor, rtol=1e-5, atol=1e-9)
     torch.testing.assert_close(taylor.sum(1), model(x)[:, 1])  # homogeneous: the Taylor term is f(x)
 
@@ -92,4 +92,4 @@ def test_simple_taylor_with_a_root_is_the_first_order_term_at_the_root():
     scores = model(root_batch)[:, 2].sum()
     (gradient,) = torch.autograd.grad(scores, root_batch)
     expected = gradient * (x - root)
-    torch.testing.assert_close(nni.SimpleTaylor(model, root=root).attribute(x, target=2), expected)
+    torch.testing.assert_close(nni.SimpleTaylor(model, baselines=root).attribute(x, target=2), expected)

@@ -51,7 +51,7 @@ def test_saliency_matches_captum_noise_tunnel(monkeypatch, nt_type, arch):
     z = _standard_noise(5, x)
     sigma = 0.25  # Captum's absolute σ, one for the batch: ours is a fraction of each sample's range
     ours = SmoothGrad(
-        nni.Saliency(model), nt_type=nt_type, nt_samples=5, stdevs=sigma / _value_range(x), nt_samples_batch_size=2
+        nni.Saliency(model), nt_type=nt_type, nt_samples=5, stdevs=sigma / _value_range(x), internal_batch_size=2
     ).attribute(x, target=target, noise=z)
     used = _feed_captum(monkeypatch, z)
     captum = NoiseTunnel(CaptumSaliency(model)).attribute(
@@ -93,16 +93,16 @@ def test_scalar_stdevs_scale_with_each_samples_range(monkeypatch):
         torch.testing.assert_close(ours[i : i + 1], captum)
 
 
-class _InputMap:
+class _InputMap(nni.Attribution):
     """A stand-in attribution whose map is its input, recording the targets it is asked for."""
 
     def __init__(self, model):
-        self.model = model
+        super().__init__(model)
         self.targets = []
 
-    def attribute(self, inputs, target=None):
-        self.targets.append(target)
-        return inputs.clone()
+    def _attribute(self, run):
+        self.targets.append(run.target)
+        return run.inputs.clone()
 
 
 def _linear_model():
@@ -137,7 +137,7 @@ def test_target_is_resolved_once_on_the_clean_input():
     x = torch.rand(3, 3, 4, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     method = _InputMap(model)
     # σ of ten ranges: the noisy copies are predicted as anything, the target must not follow them.
-    SmoothGrad(method, nt_samples=7, stdevs=10.0, nt_samples_batch_size=3).attribute(x)
+    SmoothGrad(method, nt_samples=7, stdevs=10.0, internal_batch_size=3).attribute(x)
     predicted = model(x).argmax(1)
     assert [t.tolist() for t in method.targets] == [predicted.repeat(k).tolist() for k in (3, 3, 1)]
 
@@ -148,7 +148,7 @@ def test_wraps_integrated_gradients_with_baselines_forwarded():
     baselines = mnist_like_batch(3, seed=6)
     z = _standard_noise(3, x)
     ig = IntegratedGradients(model)
-    result = SmoothGrad(ig, nt_samples=3, stdevs=0.1, nt_samples_batch_size=2).attribute(
+    result = SmoothGrad(ig, nt_samples=3, stdevs=0.1, internal_batch_size=2).attribute(
         x, target=1, noise=z, baselines=baselines, n_steps=5
     )
     sigma = 0.1 * _value_range(x).view(3, 1, 1, 1)

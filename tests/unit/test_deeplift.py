@@ -1,5 +1,8 @@
-"""DeepLift: modes, batching, baselines, every activation form, max-pooling variants, dropout, fallbacks,
-clear errors for what DeepLIFT has no rule for, and model-state restoration."""
+"""DeepLift: modes, baselines, every activation form, max-pooling variants, dropout, fallbacks,
+clear errors for what DeepLIFT has no rule for, and model-state restoration on those errors.
+
+Batching (with per-sample baselines and deltas), targets, dtypes and model state of every registered
+mode: ``tests/contract``."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -12,29 +15,6 @@ from test_core import _state, assert_same_state
 from toy_models import ARCHITECTURES, mnist_like_batch, seeded
 
 RULES = ["rescale", "reveal_cancel"]
-
-
-@pytest.mark.parametrize("mode", list(MODES))
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_batch_equals_items_one_at_a_time(arch, mode):
-    method = DeepLift.from_mode(ARCHITECTURES[arch](), mode)
-    x = mnist_like_batch(3)
-    baselines = mnist_like_batch(3, seed=5) * 0.3
-    target = [0, 3, 9]
-    batch = method.attribute(x, target=target, baselines=baselines)
-    assert batch.shape == x.shape and batch.dtype == x.dtype
-    items = torch.cat(
-        [method.attribute(x[i : i + 1], target=t, baselines=baselines[i : i + 1]) for i, t in enumerate(target)]
-    )
-    torch.testing.assert_close(batch, items)
-
-
-def test_default_target_is_the_prediction():
-    model = ARCHITECTURES["nested_functional"]()
-    x = mnist_like_batch(3)
-    predicted = model(x).argmax(1)
-    method = DeepLift(model, rule="reveal_cancel")
-    torch.testing.assert_close(method.attribute(x), method.attribute(x, target=predicted))
 
 
 def test_baseline_forms():
@@ -401,7 +381,7 @@ def test_bad_inputs_are_clear_errors():
         DeepLift(model).attribute(torch.rand(28, 28, dtype=torch.float64))
     with pytest.raises(ValueError, match="could not run on inputs of shape \\(2, 1, 20, 20\\)"):
         DeepLift(model).attribute(torch.rand(2, 1, 20, 20, dtype=torch.float64))
-    with pytest.raises(ValueError, match=r"class scores of shape \(N, C\) = \(2, C\), got \(2, 3, 26, 26\)"):
+    with pytest.raises(ValueError, match=r"returns \(2, 3, 26, 26\), not class scores \(N, C\)"):
         DeepLift(nn.Conv2d(1, 3, 3).double()).attribute(mnist_like_batch(2))
 
 
@@ -413,25 +393,9 @@ def test_batchnorm_in_training_mode_is_a_clear_error():
     assert_same_state(before, _state(model))
 
 
-@pytest.mark.parametrize("mode", list(MODES))
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_model_comes_back_unchanged(arch, mode):
-    model = ARCHITECTURES[arch]()
-    before = _state(model)
-    DeepLift.from_mode(model, mode).attribute(mnist_like_batch(2), target=0)
-    assert_same_state(before, _state(model))
-
-
 def test_works_under_no_grad_and_leaves_no_parameter_gradients():
     model = ARCHITECTURES["nested_functional"]()
     with torch.no_grad():
         maps = DeepLift(model, rule="reveal_cancel").attribute(mnist_like_batch(2), target=0)
     assert maps.abs().sum() > 0 and not maps.requires_grad
     assert all(p.grad is None for p in model.parameters())
-
-
-def test_deterministic():
-    model = ARCHITECTURES["residual_bn"]()
-    x = mnist_like_batch(3)
-    method = DeepLift(model, rule="reveal_cancel")
-    assert torch.equal(method.attribute(x), method.attribute(x))

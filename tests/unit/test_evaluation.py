@@ -124,8 +124,8 @@ def test_compute_attributions_batches_and_slices_targets():
     target = [1, 0, 3, 3, 9]
     methods = {"saliency": nni.Saliency(model), "ig": nni.IntegratedGradients(model)}
     kwargs = {"ig": {"n_steps": 8}}
-    batched = compute_attributions(methods, x, target=target, batch_size=2, attribute_kwargs=kwargs)
-    whole = compute_attributions(methods, x, target=torch.tensor(target), batch_size=64, attribute_kwargs=kwargs)
+    batched = compute_attributions(methods, x, target=target, internal_batch_size=2, attribute_kwargs=kwargs)
+    whole = compute_attributions(methods, x, target=torch.tensor(target), internal_batch_size=64, attribute_kwargs=kwargs)
     assert list(batched) == ["saliency", "ig"]
     for name in methods:
         assert batched[name].shape == x.shape
@@ -135,8 +135,17 @@ def test_compute_attributions_batches_and_slices_targets():
         compute_attributions(methods, x, target=[1, 2])
     with pytest.raises(ValueError, match="not given"):
         compute_attributions(methods, x, attribute_kwargs={"lrp": {}})
-    with pytest.raises(ValueError, match="batch_size"):
-        compute_attributions(methods, x, batch_size=0)
+    with pytest.raises(ValueError, match="internal_batch_size"):
+        compute_attributions(methods, x, internal_batch_size=0)
+
+
+@pytest.mark.parametrize("old, new, value", [("batch_size", "internal_batch_size", 2), ("progress", "show_progress", False)])
+def test_compute_attributions_old_names_still_work_and_warn(old, new, value):
+    model, x = ARCHITECTURES["mnist_cnn"](), mnist_like_batch(3)
+    methods = {"saliency": nni.Saliency(model)}
+    expected = compute_attributions(methods, x, **{new: value})
+    with pytest.warns(DeprecationWarning, match=f"'{old}' is deprecated.*'{new}'"):
+        torch.testing.assert_close(compute_attributions(methods, x, **{old: value})["saliency"], expected["saliency"])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -157,8 +166,8 @@ def test_curves_run_from_the_input_score_to_the_baseline_score(baseline):
     target = model(x).argmax(1)
     clean = _probability(model, x, target)
     blank = _probability(model, torch.zeros_like(x) + (base if baseline == "tensor" else 0.0), target)
-    deletion = deletion_insertion(model, x, maps, baseline=base)
-    insertion = deletion_insertion(model, x, maps, mode="insertion", baseline=base)
+    deletion = deletion_insertion(model, x, maps, baselines=base)
+    insertion = deletion_insertion(model, x, maps, mode="insertion", baselines=base)
     assert deletion.scores.shape == (3, 21) and deletion.fractions[0] == 0 and deletion.fractions[-1] == 1
     torch.testing.assert_close(deletion.scores[:, 0], clean)
     torch.testing.assert_close(deletion.scores[:, -1], blank)
@@ -184,7 +193,7 @@ def test_batch_equals_items_one_at_a_time():
     x = mnist_like_batch(3)
     maps = nni.InputXGradient(model).attribute(x)
     target = [2, 5, 7]
-    batch = deletion_insertion(model, x, maps, target=target, output="logit", steps=11, batch_size=7)
+    batch = deletion_insertion(model, x, maps, target=target, output="logit", steps=11, internal_batch_size=7)
     for i in range(3):
         item = deletion_insertion(model, x[i : i + 1], maps[i : i + 1], target=target[i], output="logit", steps=11)
         torch.testing.assert_close(batch.scores[i : i + 1], item.scores)
@@ -235,7 +244,7 @@ def test_faithfulness_leaves_the_model_unchanged():
         ({"steps": 1}, "steps"),
         ({"steps": 5, "step_size": 10}, "not both"),
         ({"step_size": 0}, "step_size"),
-        ({"baseline": torch.zeros(5)}, "do not fit"),
+        ({"baselines": torch.zeros(5)}, "do not fit"),
     ],
 )
 def test_faithfulness_errors_name_the_problem(kwargs, match):
@@ -244,6 +253,20 @@ def test_faithfulness_errors_name_the_problem(kwargs, match):
     arguments = {"attributions": torch.rand_like(x), **kwargs}
     with pytest.raises(ValueError, match=match):
         deletion_insertion(model, x, **arguments)
+
+
+@pytest.mark.parametrize(
+    "old, new, value", [("baseline", "baselines", 0.5), ("batch_size", "internal_batch_size", 5), ("progress", "show_progress", False)]
+)
+def test_deletion_insertion_old_names_still_work_and_warn(old, new, value):
+    model, x = ARCHITECTURES["mnist_cnn"](), mnist_like_batch(2)
+    maps = torch.rand_like(x)
+    expected = deletion_insertion(model, x, maps, steps=5, **{new: value})
+    with pytest.warns(DeprecationWarning, match=f"'{old}' is deprecated.*'{new}'"):
+        curve = deletion_insertion(model, x, maps, steps=5, **{old: value})
+    torch.testing.assert_close(curve.scores, expected.scores)
+    with pytest.raises(TypeError, match="both"):
+        deletion_insertion(model, x, maps, steps=5, **{old: value, new: value})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -345,6 +368,14 @@ def test_cascading_randomization_errors_name_the_problem(kwargs, match):
         cascading_randomization(ARCHITECTURES["mnist_cnn"](), nni.Saliency, mnist_like_batch(1), **kwargs)
 
 
+def test_cascading_randomization_old_name_progress_still_works_and_warns():
+    model, x = ARCHITECTURES["mnist_cnn"](), mnist_like_batch(1)
+    expected = cascading_randomization(model, nni.Saliency, x, layers=["classifier.3"], show_progress=False)
+    with pytest.warns(DeprecationWarning, match="'progress' is deprecated.*'show_progress'"):
+        result = cascading_randomization(model, nni.Saliency, x, layers=["classifier.3"], progress=False)
+    torch.testing.assert_close(result.similarity["ssim"], expected.similarity["ssim"])
+
+
 def test_ssim_needs_images():
     model = nn.Sequential(nn.Linear(4, 2)).double()
     with pytest.raises(ValueError, match="ssim compares images"):
@@ -397,6 +428,17 @@ def test_axioms_table_reports_methods_that_cannot_run():
     result = axioms_table({"refuses": Refuses, "saliency": nni.Saliency}, properties=["completeness", "continuity"])
     assert result.passed[0] == [None, None] and "no rule" in result.errors[("refuses", "completeness")]
     assert "n/a" in str(result) and result.passed[1] == [False, False]
+
+
+def test_properties_pass_baselines_to_wrappers_that_take_them():
+    # The capability, not the signature: SmoothGrad(IntegratedGradients) takes baselines (its attribute's
+    # signature has none), so completeness measures IG from the given baseline, not from IG's default 0.
+    smoothed = lambda model: nni.SmoothGrad(nni.IntegratedGradients(model), stdevs=0.0, nt_samples=1)  # noqa: E731
+    model, x = nni.models.xor_network(), torch.tensor([[0.0, 3.0], [3.0, 0.0]], dtype=torch.float64)
+    baselines = torch.tensor([1.0, 0.0], dtype=torch.float64)
+    result = completeness(smoothed, model, x, baselines=baselines, attribute_kwargs={"n_steps": 300})
+    assert result.passed and result.value < 1e-2
+    assert completeness(nni.IntegratedGradients, model, x, baselines=baselines, attribute_kwargs={"n_steps": 300}).passed
 
 
 def test_lrp0_sums_to_the_output_on_the_textbook_network():

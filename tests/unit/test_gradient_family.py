@@ -1,4 +1,6 @@
-"""InputXGradient, SimpleTaylor, GuidedBackprop, Deconvolution: batching, targets, errors, model state."""
+"""InputXGradient, SimpleTaylor, GuidedBackprop, Deconvolution: the rules, activations and errors.
+
+Batching, targets, dtypes and model state of every registered method: ``tests/contract``."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -7,52 +9,6 @@ from torch import nn
 import nn_interpretability as nni
 from test_core import _state, assert_same_state
 from toy_models import ARCHITECTURES, mnist_like_batch
-
-METHODS = {
-    "input-x-gradient": nni.InputXGradient,
-    "simple-taylor": lambda model: nni.SimpleTaylor(model, root=0.25),
-    "guided-backprop": nni.GuidedBackprop,
-    "deconvolution": nni.Deconvolution,
-}
-
-
-@pytest.mark.parametrize("name", METHODS)
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_batch_equals_items_one_at_a_time(name, arch):
-    method = METHODS[name](ARCHITECTURES[arch]())
-    x = mnist_like_batch(4)
-    target = [0, 3, 9, 3]
-    batch = method.attribute(x, target=target)
-    assert batch.shape == x.shape and batch.dtype == x.dtype
-    items = torch.cat([method.attribute(x[i : i + 1], target=t) for i, t in enumerate(target)])
-    torch.testing.assert_close(batch, items)
-
-
-@pytest.mark.parametrize("name", METHODS)
-def test_default_target_is_the_prediction(name):
-    model = ARCHITECTURES["mnist_cnn"]()
-    x = mnist_like_batch(3)
-    method = METHODS[name](model)
-    torch.testing.assert_close(method.attribute(x), method.attribute(x, target=model(x).argmax(1)))
-
-
-@pytest.mark.parametrize("name", METHODS)
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_model_comes_back_unchanged(name, arch):
-    model = ARCHITECTURES[arch]().train()
-    before = _state(model)
-    METHODS[name](model).attribute(mnist_like_batch(2), target=0)
-    assert_same_state(before, _state(model))
-
-
-@pytest.mark.parametrize("name", METHODS)
-def test_model_comes_back_unchanged_when_the_method_raises(name):
-    model = ARCHITECTURES["residual_bn"]()
-    before = _state(model)
-    with pytest.raises(ValueError, match="out of range"):
-        METHODS[name](model).attribute(mnist_like_batch(2), target=[0, 99])
-    assert_same_state(before, _state(model))
-
 
 def test_registry_names():
     model = ARCHITECTURES["mnist_cnn"]()
@@ -139,4 +95,4 @@ def test_guided_backprop_on_sigmoid_scales_the_rectified_signal_by_the_derivativ
 
 def test_simple_taylor_root_shape_is_checked():
     with pytest.raises(ValueError, match="baselines of shape"):
-        nni.SimpleTaylor(ARCHITECTURES["mnist_cnn"](), root=torch.zeros(3, 3)).attribute(mnist_like_batch(2))
+        nni.SimpleTaylor(ARCHITECTURES["mnist_cnn"](), baselines=torch.zeros(3, 3)).attribute(mnist_like_batch(2))

@@ -1,4 +1,7 @@
-"""Integrated Gradients: shapes, batching, baselines, targets, chunking, errors and model-state restoration."""
+"""Integrated Gradients: quadrature, baselines, targets, chunking and errors.
+
+Batching (with per-sample baselines and deltas), targets, dtypes and model state of every registered
+method: ``tests/contract``."""
 import math
 
 import pytest
@@ -6,39 +9,9 @@ import torch
 from torch import nn
 
 import nn_interpretability as nni
-from nn_interpretability.attribution.integrated_gradients import (
-    CHUNK_ELEMENTS,
-    IntegratedGradients,
-    default_chunk_size,
-    quadrature,
-)
-from test_core import _state, assert_same_state
+from nn_interpretability.attribution.integrated_gradients import IntegratedGradients, quadrature
+from nn_interpretability.core.batching import CHUNK_ELEMENTS, chunk_size
 from toy_models import ARCHITECTURES, mnist_like_batch
-
-
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_batch_equals_items_one_at_a_time(arch):
-    model = ARCHITECTURES[arch]()
-    x = mnist_like_batch(4)
-    baselines = mnist_like_batch(4, seed=5) * 0.5
-    target = [0, 3, 9, 3]
-    ig = IntegratedGradients(model)
-    batch, delta = ig.attribute(x, target=target, baselines=baselines, n_steps=6, return_convergence_delta=True)
-    assert batch.shape == x.shape and batch.dtype == x.dtype and delta.shape == (4,)
-    items = [
-        ig.attribute(x[i : i + 1], target=t, baselines=baselines[i : i + 1], n_steps=6, return_convergence_delta=True)
-        for i, t in enumerate(target)
-    ]
-    torch.testing.assert_close(batch, torch.cat([a for a, _ in items]))
-    torch.testing.assert_close(delta, torch.cat([d for _, d in items]))
-
-
-def test_default_target_is_the_prediction_on_the_input():
-    model = ARCHITECTURES["mnist_cnn"]()
-    x = mnist_like_batch(3)
-    predicted = model(x).argmax(1)
-    ig = IntegratedGradients(model)
-    torch.testing.assert_close(ig.attribute(x, n_steps=5), ig.attribute(x, target=predicted, n_steps=5))
 
 
 def test_targets_select_different_classes():
@@ -114,9 +87,9 @@ class _Recorder(nn.Module):
 
 
 def test_default_chunk_holds_at_most_chunk_elements():
-    assert default_chunk_size(784) == CHUNK_ELEMENTS // 784
-    assert default_chunk_size(3 * 224 * 224) == 6
-    assert default_chunk_size(10 * CHUNK_ELEMENTS) == 1  # one copy per pass even when it is over budget
+    assert chunk_size(784) == CHUNK_ELEMENTS // 784
+    assert chunk_size(3 * 224 * 224) == 6
+    assert chunk_size(10 * CHUNK_ELEMENTS) == 1  # one copy per pass even when it is over budget
     model = _Recorder()
     x = torch.rand(3, 1, 256, 1024)  # 2**18 elements per sample: four path points per pass
     IntegratedGradients(model).attribute(x, target=0, n_steps=10)
@@ -176,23 +149,6 @@ def test_missing_batch_dimension_is_a_clear_error():
         IntegratedGradients(model).attribute(torch.rand(28, 28, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_model_comes_back_unchanged(arch):
-    model = ARCHITECTURES[arch]()
-    model.train()
-    before = _state(model)
-    IntegratedGradients(model).attribute(mnist_like_batch(2), target=0, n_steps=4, return_convergence_delta=True)
-    assert_same_state(before, _state(model))
-
-
-def test_model_comes_back_unchanged_when_the_method_raises():
-    model = ARCHITECTURES["residual_bn"]()
-    before = _state(model)
-    with pytest.raises(ValueError):
-        IntegratedGradients(model).attribute(mnist_like_batch(2), target=[0, 99])
-    assert_same_state(before, _state(model))
-
-
 def test_works_under_no_grad_and_leaves_no_parameter_gradients():
     model = ARCHITECTURES["nested_functional"]()
     with torch.no_grad():
@@ -201,22 +157,8 @@ def test_works_under_no_grad_and_leaves_no_parameter_gradients():
     assert all(p.grad is None for p in model.parameters())
 
 
-def test_dtype_comes_from_the_inputs():
-    model = ARCHITECTURES["mnist_cnn"]().float()
-    x = mnist_like_batch(2, dtype=torch.float32)
-    attributions, delta = IntegratedGradients(model).attribute(x, n_steps=4, return_convergence_delta=True)
-    assert attributions.dtype == delta.dtype == torch.float32
-
-
-def test_deterministic():
-    model = ARCHITECTURES["residual_bn"]()
-    x = mnist_like_batch(3)
-    ig = IntegratedGradients(model)
-    assert torch.equal(ig.attribute(x, n_steps=5), ig.attribute(x, n_steps=5))
-
-
 def test_registered():
     model = ARCHITECTURES["mnist_cnn"]()
     method = nni.get_method("integrated-gradients", model, multiply_by_inputs=False)
-    assert isinstance(method, IntegratedGradients) and not method.multiply_by_inputs
+    assert isinstance(method, IntegratedGradients) and not method.multiplies_by_inputs
     assert nni.get_method("integrated_gradients") is IntegratedGradients

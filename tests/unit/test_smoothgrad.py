@@ -53,7 +53,7 @@ def test_chunking_does_not_change_the_noise():
     x = mnist_like_batch(2)
     reference = SmoothGrad(nni.Saliency(model), nt_type="vargrad", nt_samples=5).attribute(x)
     for batch_size in (1, 2, 3, 5, 50):
-        smoothgrad = SmoothGrad(nni.Saliency(model), nt_type="vargrad", nt_samples=5, nt_samples_batch_size=batch_size)
+        smoothgrad = SmoothGrad(nni.Saliency(model), nt_type="vargrad", nt_samples=5, internal_batch_size=batch_size)
         result = smoothgrad.attribute(x)
         torch.testing.assert_close(result, reference)
 
@@ -101,7 +101,7 @@ def test_smoothgrad_sq_and_vargrad_are_non_negative_and_consistent():
         ({"nt_type": "mean"}, ValueError, "unknown nt_type"),
         ({"nt_samples": 0}, ValueError, "nt_samples must be >= 1"),
         ({"nt_samples": 2.0}, TypeError, "nt_samples must be an int"),
-        ({"nt_samples_batch_size": 0}, ValueError, "nt_samples_batch_size"),
+        ({"internal_batch_size": 0}, ValueError, "internal_batch_size"),
         ({"stdevs": -0.1}, ValueError, "non-negative"),
         ({"stdevs": torch.tensor([0.1, -0.1])}, ValueError, "non-negative"),
         ({"stdevs": "0.1"}, ValueError, "stdevs"),
@@ -114,7 +114,7 @@ def test_bad_configuration_is_a_clear_error(config, error, match):
 
 
 def test_wrapping_something_else_is_a_clear_error():
-    with pytest.raises(TypeError, match="attribution object"):
+    with pytest.raises(TypeError, match="attribution method of this package"):
         SmoothGrad(ARCHITECTURES["mnist_cnn"]())
 
 
@@ -125,7 +125,6 @@ def test_wrapping_something_else_is_a_clear_error():
         ({"nt_samples": 2}, {"noise": torch.full((2, 2, 1, 28, 28), float("nan"))}, "NaN"),
         ({"stdevs": torch.tensor([0.1, 0.1, 0.1])}, {}, "3 entries but the batch has N = 2"),
         ({}, {"target": 10}, "out of range"),
-        ({}, {"return_convergence_delta": True}, "return_convergence_delta"),
     ],
 )
 def test_bad_call_is_a_clear_error(config, kwargs, match):
@@ -139,15 +138,6 @@ def test_bad_call_is_a_clear_error(config, kwargs, match):
 def test_missing_batch_dimension_is_a_clear_error():
     with pytest.raises(ValueError, match="unsqueeze"):
         SmoothGrad(nni.Saliency(ARCHITECTURES["mnist_cnn"]())).attribute(torch.rand(28, 28, dtype=torch.float64))
-
-
-@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
-def test_model_comes_back_unchanged(arch):
-    model = ARCHITECTURES[arch]()
-    model.train()
-    before = _state(model)
-    SmoothGrad(IntegratedGradients(model), nt_samples=2).attribute(mnist_like_batch(2), target=0, n_steps=3)
-    assert_same_state(before, _state(model))
 
 
 def test_model_comes_back_unchanged_when_the_method_raises():
@@ -176,5 +166,5 @@ def test_registered_with_a_base_method_from_the_registry():
         "smoothgrad_sq", model, base="integrated-gradients", base_kwargs={"multiply_by_inputs": False}, nt_samples=2
     )
     assert squared.nt_type == "smoothgrad_sq"
-    assert isinstance(squared.method, IntegratedGradients) and not squared.method.multiply_by_inputs
+    assert isinstance(squared.method, IntegratedGradients) and not squared.method.multiplies_by_inputs
     assert nni.get_method("vargrad", model).nt_type == "vargrad"

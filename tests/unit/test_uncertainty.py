@@ -101,10 +101,10 @@ def test_dropout_zero_equals_the_deterministic_forward():
     torch.testing.assert_close(result.mutual_information, torch.zeros(3, dtype=torch.float64))
 
 
-@pytest.mark.parametrize("batch_size", [1, 3, 7])
-def test_batched_passes_equal_a_loop_over_passes(batch_size):
+@pytest.mark.parametrize("internal_batch_size", [1, 3, 7])
+def test_batched_passes_equal_a_loop_over_passes(internal_batch_size):
     model, x = dropout_cnn(), _x(2)
-    batched = mc_dropout_predict(model, x, passes=7, batch_size=batch_size, seed=4)
+    batched = mc_dropout_predict(model, x, passes=7, internal_batch_size=internal_batch_size, seed=4)
     with fixed_dropout_masks(model, seed=4) as masks:
         for k in range(7):
             masks.select(torch.full((2,), k))
@@ -194,8 +194,8 @@ def test_functional_dropout_following_the_model_flag_is_a_clear_error_by_default
 
 def test_functional_dropout_that_is_always_on_gets_fixed_masks():
     model = seeded(lambda: FunctionalDropoutMLP(always=True))
-    once = mc_dropout_predict(model, _x(2), passes=4, batch_size=4).logits
-    torch.testing.assert_close(once, mc_dropout_predict(model, _x(2), passes=4, batch_size=1).logits)
+    once = mc_dropout_predict(model, _x(2), passes=4, internal_batch_size=4).logits
+    torch.testing.assert_close(once, mc_dropout_predict(model, _x(2), passes=4, internal_batch_size=1).logits)
     assert not torch.equal(once[0], once[1])
 
 
@@ -222,7 +222,7 @@ def test_recurrent_dropout_cannot_be_sampled():
 
 @pytest.mark.parametrize(
     "kwargs, error",
-    [({"passes": 0}, ValueError), ({"passes": 2.5}, TypeError), ({"batch_size": 0}, ValueError),
+    [({"passes": 0}, ValueError), ({"passes": 2.5}, TypeError), ({"internal_batch_size": 0}, ValueError),
      ({"seed": -1}, ValueError), ({"functional_dropout": "maybe"}, ValueError)],
 )
 def test_bad_arguments_are_clear_errors(kwargs, error):
@@ -287,7 +287,7 @@ def test_algorithm_1_batched_equals_one_pass_per_call(independent):
     model, x = dropout_cnn(p=0.4), _x(2)
     method = nni.Saliency(model)
     batched = mc_dropout_class_relevance(method, x, passes=8, independent_classes=independent)
-    looped = mc_dropout_class_relevance(method, x, passes=8, batch_size=1, independent_classes=independent)
+    looped = mc_dropout_class_relevance(method, x, passes=8, internal_batch_size=1, independent_classes=independent)
     torch.testing.assert_close(batched.relevance, looped.relevance)
     assert torch.equal(batched.counts, looped.counts)
 
@@ -296,7 +296,7 @@ def test_approach_1_batched_equals_one_pass_per_call_and_items_one_at_a_time():
     model, x = dropout_cnn(p=0.4), _x(3)
     method = nni.Saliency(model)
     batched = mc_dropout_predicted_relevance(method, x, passes=9)
-    looped = mc_dropout_predicted_relevance(method, x, passes=9, batch_size=1)
+    looped = mc_dropout_predicted_relevance(method, x, passes=9, internal_batch_size=1)
     torch.testing.assert_close(batched.relevance, looped.relevance)
     items = [mc_dropout_predicted_relevance(method, x[i : i + 1], passes=9) for i in range(3)]
     torch.testing.assert_close(batched.relevance, torch.cat([r.relevance for r in items]))
@@ -314,13 +314,21 @@ def test_deeplift_sees_the_same_network_for_the_input_and_its_baseline():
 
 
 def test_integrated_gradients_needs_whole_copies_per_internal_batch():
+    # The method's own internal_batch_size (path points per pass) goes in attribute_kwargs: the function's
+    # internal_batch_size is the number of passes per call of the method.
     model, x = dropout_cnn(p=0.4), _x(2)
+    ig = nni.IntegratedGradients(model)
     before = _state(model)
     with pytest.raises(ValueError, match="multiple"):
-        mc_dropout_predicted_relevance(nni.IntegratedGradients(model), x, passes=3, n_steps=4, internal_batch_size=5)
+        mc_dropout_predicted_relevance(ig, x, passes=3, n_steps=4, attribute_kwargs={"internal_batch_size": 5})
     assert_same_state(before, _state(model))
-    result = mc_dropout_predicted_relevance(nni.IntegratedGradients(model), x, passes=3, n_steps=4, internal_batch_size=12)
+    result = mc_dropout_predicted_relevance(ig, x, passes=3, n_steps=4, attribute_kwargs={"internal_batch_size": 12})
     assert result.counts.sum(1).tolist() == [3, 3]
+    # Through the wrapper, whose own internal_batch_size is a constructor argument, it is a per-call one.
+    with pytest.raises(ValueError, match="multiple"):
+        MultiPassAttribution(ig, passes=3).attribute(x, target=1, n_steps=4, internal_batch_size=5)
+    with pytest.raises(TypeError, match="both"):
+        mc_dropout_predicted_relevance(ig, x, passes=3, n_steps=4, attribute_kwargs={"n_steps": 4})
 
 
 def test_per_sample_baselines_are_repeated_with_the_copies():
@@ -350,6 +358,42 @@ def test_multi_pass_attribution():
     assert "passes=6" in repr(MultiPassAttribution(method, passes=6))
 
 
+def test_multi_pass_declares_the_inner_methods_capabilities_and_rebinds_it():
+    model, other, x = dropout_cnn(p=0.4), dropout_cnn(p=0.4, seed=1), _x(2)
+    multi = MultiPassAttribution(nni.IntegratedGradients(model), passes=2)
+    assert multi.takes_baselines and multi.multiplies_by_inputs and multi.needs_gradients and multi.stochastic
+    assert not multi.has_convergence_delta
+    assert not MultiPassAttribution(nni.Occlusion(model), passes=2).needs_gradients
+    moved = multi.with_model(other)
+    assert moved.model is other and moved.method.model is other and multi.method.model is model
+    torch.testing.assert_close(
+        moved.attribute(x, target=1, n_steps=4),
+        MultiPassAttribution(nni.IntegratedGradients(other), passes=2).attribute(x, target=1, n_steps=4),
+    )
+    with pytest.raises(TypeError, match="convergence delta"):
+        multi.attribute(x, target=1, return_convergence_delta=True)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, x, **kw: mc_dropout_predict(m, x, passes=4, **kw).logits,
+        lambda m, x, **kw: mc_dropout_predicted_relevance(nni.Saliency(m), x, passes=4, **kw).relevance,
+        lambda m, x, **kw: mc_dropout_class_relevance(nni.Saliency(m), x, passes=2, classes=[1], **kw).relevance,
+        lambda m, x, **kw: MultiPassAttribution(nni.Saliency(m), passes=4, **kw).attribute(x, target=1),
+        lambda m, x, **kw: noisy_predicted_relevance(nni.Saliency(m), x, copies=4, **kw).relevance,
+    ],
+    ids=["predict", "approach-1", "algorithm-1", "multi-pass", "noisy"],
+)
+def test_the_old_name_batch_size_still_works_and_warns(call):
+    model, x = dropout_cnn(p=0.4), _x(2)
+    expected = call(model, x, internal_batch_size=1)
+    with pytest.warns(DeprecationWarning, match="'batch_size' is deprecated.*'internal_batch_size'"):
+        torch.testing.assert_close(call(model, x, batch_size=1), expected)
+    with pytest.raises(TypeError, match="both"):
+        call(model, x, batch_size=1, internal_batch_size=1)
+
+
 def test_noisy_copies_grouped_by_predicted_class():
     model = dropout_cnn(p=0.4)
     x = _x(2)
@@ -357,7 +401,7 @@ def test_noisy_copies_grouped_by_predicted_class():
     result = noisy_predicted_relevance(method, x, copies=40, stdevs=0.5, seed=1)
     assert result.counts.sum(1).tolist() == [40, 40]
     assert (result.counts > 0).sum() > 2, "the noise should tip some predictions"
-    chunked = noisy_predicted_relevance(method, x, copies=40, stdevs=0.5, seed=1, batch_size=7)
+    chunked = noisy_predicted_relevance(method, x, copies=40, stdevs=0.5, seed=1, internal_batch_size=7)
     torch.testing.assert_close(result.relevance, chunked.relevance)
     nonzero = result.counts > 0
     torch.testing.assert_close(result.mean[nonzero].flatten(1).sum(1) * result.counts[nonzero],
@@ -425,6 +469,44 @@ def test_softmax_attribution_without_baseline_is_the_probability_gradient():
     x_grad = x.clone().requires_grad_(True)
     (expected,) = torch.autograd.grad(model(x_grad).softmax(1)[:, 3].sum(), x_grad)
     torch.testing.assert_close(softmax_attribution(nni.Saliency(model), x, target=3), expected)
+
+
+def test_softmax_attribution_rebinds_wrapped_methods_and_leaves_them_unchanged():
+    model, x = ARCHITECTURES["nested_functional"](), _x(2)
+    inner = nni.Saliency(model)
+    wrapped = nni.SmoothGrad(inner, stdevs=0.0, nt_samples=1)
+    torch.testing.assert_close(softmax_attribution(wrapped, x, target=[1, 2]), softmax_attribution(inner, x, target=[1, 2]))
+    assert wrapped.model is model and wrapped.method.model is model
+
+
+def test_softmax_attribution_of_a_perturbation_method_perturbs_the_probability():
+    model, x = ARCHITECTURES["mnist_cnn"](), _x(2)
+    occlusion, window = nni.Occlusion(model), {"sliding_window_shapes": (1, 7, 7), "strides": 7}
+    torch.testing.assert_close(
+        softmax_attribution(occlusion, x, target=3, **window), occlusion.attribute(x, target=3, output="probability", **window)
+    )
+    with pytest.raises(TypeError, match="output"):
+        softmax_attribution(occlusion, x, target=3, output="logit", **window)
+
+
+def test_softmax_attribution_refuses_what_it_cannot_explain():
+    model, x = nni.models.GAPCNN(map_size=3).double().eval(), _x(2)
+    with pytest.raises(TypeError, match="CAM .* undefined.*GradCAM"):
+        softmax_attribution(nni.CAM(model, model.features[-1], "fc"), x)
+    with pytest.raises(TypeError, match="takes no baselines"):
+        softmax_attribution(nni.Saliency(model), x, baselines=0.0)
+    with pytest.raises(TypeError, match="attribution object"):
+        softmax_attribution(model, x)
+
+
+def test_softmax_attribution_passes_the_methods_own_n_steps_in_attribute_kwargs():
+    model, x = ARCHITECTURES["mnist_cnn"](), _x(2)
+    ig = nni.IntegratedGradients(model)
+    few = softmax_attribution(ig, x, target=1, baselines=0.0, attribute_kwargs={"n_steps": 2})
+    many = softmax_attribution(ig, x, target=1, baselines=0.0)
+    assert not torch.allclose(few, many)
+    torch.testing.assert_close(few, softmax_attribution(nni.SmoothGrad(ig, stdevs=0.0, nt_samples=1), x, target=1,
+                                                        baselines=0.0, attribute_kwargs={"n_steps": 2}))
 
 
 def test_a_temperature_rescales_logit_maps_but_not_probability_maps():

@@ -27,7 +27,7 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
   relevance without changing its sum.
 - anything with no rule raises instead of returning a wrong map: a parametrised operation the package
   does not know (map it in a composite, e.g. to ``Pass()``), products of two activations (gating,
-  attention), ``softmax``, ``exp``, ``log``, ``pow``.
+  attention), ``softmax``, ``exp``, ``log``, ``pow``, fused kernels (``nn.LSTM``, ``nn.MultiheadAttention``).
 
 In-place additions, scalings and activations (``out += identity``, ``relu_``) run out of place while
 LRP holds the model: their results are used as Python's augmented assignment and ``nn.ReLU(inplace=True)``
@@ -35,7 +35,6 @@ use them; code that relies on the side effect alone is not supported.
 """
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -44,46 +43,23 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from ...core import ops
 from ...core.activations import intercept_activations
-from ...core.base import Attribution, Target, check_inputs, forward_scores, resolve_target
-from ...core.hooks import borrowed
+from ...core.base import Attribution, Run
 from ...core.registry import register_method
 from .canonizers import MergeBatchNorm, batch_norm_layer
 from .composites import Composite, EpsilonPlusFlat, Layer, ReportComposite
 from .rules import AlphaBeta, Epsilon, Gamma, LinearLayer, OpaqueLayer, Pass, Rule, ZBox, quotient
 
-_T = torch.Tensor
-
-_LINEAR_CALLS = {F.linear: "linear", torch.conv1d: "conv1d", torch.conv2d: "conv2d", torch.conv3d: "conv3d"}
-_CONV_ARGUMENTS = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
-_CONV_DEFAULTS = {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1}
-
-_SUM_CALLS = {
-    F.avg_pool1d, F.avg_pool2d, F.avg_pool3d,
-    F.adaptive_avg_pool1d, F.adaptive_avg_pool2d, F.adaptive_avg_pool3d,
-    torch.sum, _T.sum, torch.mean, _T.mean,
-}  # fmt: skip
-
-# Additions and subtractions: func -> (index of the left operand, index of the right one, sign of the right).
-_ADDITIONS = {
-    **dict.fromkeys([torch.add, _T.add, _T.__add__, _T.__iadd__, _T.add_], (0, 1, 1.0)),
-    **dict.fromkeys([torch.sub, _T.sub, _T.__sub__, _T.__isub__, _T.sub_], (0, 1, -1.0)),
-    _T.__radd__: (1, 0, 1.0),
-    _T.__rsub__: (1, 0, -1.0),
-}
-_IN_PLACE = {
-    _T.__iadd__: torch.add, _T.add_: torch.add, _T.__isub__: torch.sub, _T.sub_: torch.sub,
-    _T.__imul__: torch.mul, _T.mul_: torch.mul, _T.__itruediv__: torch.div, _T.div_: torch.div,
-}  # fmt: skip
-_PRODUCTS = {torch.mul, _T.mul, _T.__mul__, _T.__rmul__, _T.__imul__, _T.mul_}
-_QUOTIENTS = {torch.div, torch.true_divide, _T.div, _T.__truediv__, _T.__itruediv__, _T.div_}
-_DROPOUTS = {F.dropout, F.dropout1d, F.dropout2d, F.dropout3d, F.alpha_dropout, F.feature_alpha_dropout}
-_NO_RULE = {
-    torch.softmax, F.softmax, _T.softmax, torch.log_softmax, F.log_softmax, _T.log_softmax,
-    torch.exp, _T.exp, torch.log, _T.log, torch.pow, _T.pow, _T.__pow__, _T.__rpow__,
-    torch.sqrt, _T.sqrt, torch.rsqrt, _T.rsqrt, _T.__rtruediv__,
-    torch.matmul, _T.matmul, _T.__matmul__, torch.bmm, torch.einsum,
-}  # fmt: skip
+# Operations (names in :mod:`~nn_interpretability.core.ops`) LRP gives a rule of its own.
+_LINEAR_KINDS = ("linear", "conv1d", "conv2d", "conv3d")
+_SUMS = ("sum", "mean")  # and average pooling: the sum rule
+# Additions and subtractions: op -> (index of the left operand, index of the right one, sign of the right).
+_ADDITIONS = {"add": (0, 1, 1.0), "sub": (0, 1, -1.0), "rsub": (1, 0, -1.0)}
+_SCALINGS = ("mul", "div")
+# Refused rather than passed with the plain gradient: negation and the nonlinear arithmetic (and, below,
+# normalisations other than BatchNorm, whose statistics are folded into the layer before it).
+_NO_RULE = ops.functions(ops.SOFTMAX, ops.MATH, ops.PRODUCT, names=("rdiv", "neg"))
 
 
 def _name(func) -> str:
@@ -187,12 +163,6 @@ def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor
     return _PassThrough.apply(x, call)
 
 
-def _bind(func, args, kwargs) -> inspect.BoundArguments:
-    bound = inspect.signature(func).bind(*args, **kwargs)
-    bound.apply_defaults()
-    return bound
-
-
 class _Tracer(TorchFunctionMode):
     """Sees every call of one forward pass and gives each the backward pass of its LRP treatment."""
 
@@ -215,19 +185,25 @@ class _Tracer(TorchFunctionMode):
         values = _flat(args, kwargs)
         if not any(_requires_grad(value) for value in values):
             return func(*args, **kwargs)
-        if func in _LINEAR_CALLS:
+        entry = ops.op_of(func)
+        name, category = (entry.name, entry.category) if entry is not None else (None, None)
+        if category == ops.FUSED:
+            raise NotImplementedError(ops.fused_message(name, "LRP"))
+        if name in _LINEAR_KINDS:
             return self._linear(func, args, kwargs)
         if func is F.batch_norm:
             return self._batch_norm(func, args, kwargs)
-        if func in _SUM_CALLS and _requires_grad(args[0] if args else kwargs.get("input")):
+        if (category == ops.AVG_POOL or name in _SUMS) and _requires_grad(args[0] if args else kwargs.get("input")):
             rest = args[1:]
             return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
-        if func in _ADDITIONS:
-            return self._addition(func, args, kwargs)
-        if func in _PRODUCTS or func in _QUOTIENTS:
-            return self._scaling(func, args, kwargs)
-        if func in _DROPOUTS or func is torch.prelu:
-            return self._pass_through(func, args, kwargs)
+        if name in _ADDITIONS:
+            return self._addition(entry, args, kwargs)
+        if name in _SCALINGS:
+            return self._scaling(entry, args, kwargs)
+        if category == ops.DROPOUT:
+            return self._dropout(func, args, kwargs)
+        if category == ops.ACTIVATION:  # passed through by intercept_activations; PReLU's weight is no layer
+            return func(*args, **kwargs)
         if func in _NO_RULE:
             raise NotImplementedError(
                 f"LRP has no rule for {_name(func)} inside the model. LRP explains the logits of a network of "
@@ -237,6 +213,11 @@ class _Tracer(TorchFunctionMode):
         owned = [value for value in values if isinstance(value, torch.Tensor) and id(value) in self.owners]
         if owned:
             return self._opaque(func, args, kwargs, owned[0])
+        if category == ops.NORMALIZATION:
+            raise NotImplementedError(
+                f"LRP has no rule for {_name(func)} (a normalisation without parameters) inside the model; only "
+                "BatchNorm, folded into the layer before it, is supported"
+            )
         return func(*args, **kwargs)
 
     def _owner(self, tensor) -> tuple[str, nn.Module] | None:
@@ -249,8 +230,7 @@ class _Tracer(TorchFunctionMode):
         return output
 
     def _linear(self, func, args, kwargs):
-        names = _CONV_ARGUMENTS if func is not F.linear else _CONV_ARGUMENTS[:3]
-        bound = {**{n: _CONV_DEFAULTS[n] for n in names[2:]}, **dict(zip(names, args)), **kwargs}
+        bound = ops.layer_arguments(func, args, kwargs)
         a, weight, bias = bound["input"], bound["weight"], bound["bias"]
         owner = self._owner(weight)
         if owner is None or not _requires_grad(a) or _requires_grad(bias):
@@ -258,14 +238,14 @@ class _Tracer(TorchFunctionMode):
                 f"the model calls {_name(func)} with a weight that is not a parameter of the model (or on a "
                 "computed weight); LRP finds layers by their parameters: use nn.Linear / nn.Conv modules"
             )
-        kind = _LINEAR_CALLS[func]
-        options = {n: bound[n] for n in names[3:]}
+        kind = ops.op_of(func).name
+        options = {n: value for n, value in bound.items() if n not in ("input", "weight", "bias")}
         call = _Call(*owner, "linear" if kind == "linear" else "conv", self.positions, LinearLayer(kind, weight, bias, options))
         self.positions += 1
         return self._record(call, a, lambda: func(*args, **kwargs))
 
     def _batch_norm(self, func, args, kwargs):
-        bound = _bind(func, args, kwargs).arguments
+        bound = ops.bound_arguments(func, args, kwargs)
         x = bound["input"]
         owner = self._owner(bound["weight"]) or self._owner(bound["running_mean"])
         label = f"{owner[0] or '<model>'!r} ({type(owner[1]).__name__})" if owner else "F.batch_norm"
@@ -288,8 +268,9 @@ class _Tracer(TorchFunctionMode):
                 return self._record(_Call(before.name, before.module, before.kind, before.position, merged), a, compute)
         return self._record(_Call(*owner, "batch_norm", None, scale), x, compute)
 
-    def _addition(self, func, args, kwargs):
-        left, right, sign = _ADDITIONS[func]
+    def _addition(self, entry: ops.OpEntry, args, kwargs):
+        func = entry.func
+        left, right, sign = _ADDITIONS[entry.name]
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
         a, b = operands[left], operands[right]
         if _requires_grad(a) and _requires_grad(b):
@@ -298,34 +279,31 @@ class _Tracer(TorchFunctionMode):
         for operand in (a, b):
             if self._owner(operand) is not None:
                 return self._opaque(func, args, kwargs, operand)
-        return _IN_PLACE.get(func, func)(*args, **kwargs)
+        return entry.out_of_place(*args, **kwargs)
 
-    def _scaling(self, func, args, kwargs):
+    def _scaling(self, entry: ops.OpEntry, args, kwargs):
+        func = entry.func
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
         x, c = operands[0], operands[1]
         if _requires_grad(x) and _requires_grad(c):
-            what = "product" if func in _PRODUCTS else "quotient"
+            what = "product" if entry.name == "mul" else "quotient"
             raise NotImplementedError(
                 f"LRP has no rule for the {what} of two activations ({_name(func)}), e.g. gating or attention"
             )
-        if func in _PRODUCTS and _requires_grad(c):
+        if entry.name == "mul" and _requires_grad(c):
             x, c = c, x
         if not _requires_grad(x) or kwargs.get("rounding_mode") is not None:
             raise NotImplementedError(f"LRP has no rule for {_name(func)} with an activation in the denominator")
         if self._owner(c) is not None:
             return self._opaque(func, args, kwargs, c)
-        out_of_place = _IN_PLACE.get(func, func)
-        return _PassThrough.apply(x, lambda t: out_of_place(t, c))
+        return _PassThrough.apply(x, lambda t: entry.out_of_place(t, c))
 
-    def _pass_through(self, func, args, kwargs):
-        if func is not torch.prelu:
-            bound = _bind(func, args, kwargs)
-            if not bound.arguments["training"]:
-                return func(*args, **kwargs)  # eval-mode dropout is the identity
-            bound.arguments["inplace"] = False
-            args, kwargs = bound.args, bound.kwargs
+    def _dropout(self, func, args, kwargs):
+        if not ops.dropout_arguments(func, args, kwargs)[2]:
+            return func(*args, **kwargs)  # eval-mode dropout is the identity
+        base, args, kwargs = ops.out_of_place(func, args, kwargs)
         rest = args[1:]
-        return _PassThrough.apply(args[0], lambda t: func(t, *rest, **kwargs))
+        return _PassThrough.apply(args[0], lambda t: base(t, *rest, **kwargs))
 
     def _opaque(self, func, args, kwargs, parameter):
         name, module = self.owners[id(parameter)]
@@ -373,6 +351,9 @@ class LRP(Attribution):
     >>> relevance = lrp.attribute(images, target=labels)                     # doctest: +SKIP
     """
 
+    has_convergence_delta = True
+    multiplies_by_inputs = True
+
     def __init__(self, model: nn.Module, rule: Rule | None = None, composite: Composite | None = None, canonizers=None):
         super().__init__(model)
         if rule is not None and composite is not None:
@@ -391,9 +372,7 @@ class LRP(Attribution):
             if not isinstance(canonizer, MergeBatchNorm):
                 raise TypeError(f"canonizers must be MergeBatchNorm instances, got {canonizer!r}")
 
-    def attribute(
-        self, inputs: torch.Tensor, target: Target = None, return_convergence_delta: bool = False
-    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    def _attribute(self, run: Run, return_convergence_delta: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Relevance of every input feature for the target logit, with the shape of ``inputs``.
 
         Parameters
@@ -405,22 +384,25 @@ class LRP(Attribution):
         return_convergence_delta : bool
             Also return ``sum(relevance) - f_c(x)`` per sample: 0 where relevance is conserved.
         """
-        inputs = check_inputs(inputs)
-        with borrowed(self.model):
-            x = inputs.detach().requires_grad_(True)
-            output, _ = self._forward(x)
-            indices = resolve_target(target, output)
-            logit = output.detach().gather(1, indices[:, None])
-            start = torch.zeros_like(output).scatter_(1, indices[:, None], logit)
-            try:
-                (relevance,) = torch.autograd.grad(output, x, start, allow_unused=True)
-            except RuntimeError as error:
-                if "modified by an inplace operation" not in str(error):
-                    raise
-                raise ValueError(
-                    "the model modifies a layer's output in place (e.g. x.clamp_(), x[...] = v), which LRP needs "
-                    "for its backward pass; write the operation out of place"
-                ) from error
+        x = run.inputs.detach().requires_grad_(True)
+        output, _ = self._forward(run, x)
+        # The relevance starts as the explained scalar spread over the output by its gradient (eq. 9.20 for a
+        # logit: the one-hot times the logit), so that it sums to the scalar for every linear target.
+        scalar_of = run.bind(output)
+        y = output.detach().requires_grad_(True)
+        with torch.enable_grad():
+            scalar = scalar_of(y)
+            (weights,) = torch.autograd.grad(scalar.sum(), y)
+        start = weights * y.detach()
+        try:
+            (relevance,) = torch.autograd.grad(output, x, start, allow_unused=True)
+        except RuntimeError as error:
+            if "modified by an inplace operation" not in str(error):
+                raise
+            raise ValueError(
+                "the model modifies a layer's output in place (e.g. x.clamp_(), x[...] = v), which LRP needs "
+                "for its backward pass; write the operation out of place"
+            ) from error
         if relevance is None:
             raise ValueError("the model's output does not depend on its input")
         if not torch.isfinite(relevance).all():
@@ -429,7 +411,7 @@ class LRP(Attribution):
                 "stabilizer > 0 in the rules"
             )
         if return_convergence_delta:
-            return relevance, relevance.flatten(1).sum(1) - logit.squeeze(1)
+            return relevance, relevance.flatten(1).sum(1) - scalar.detach()
         return relevance
 
     def layer_rules(self, inputs: torch.Tensor) -> list[tuple[str, str, int | None, Rule]]:
@@ -438,9 +420,10 @@ class LRP(Attribution):
         A BatchNorm folded into the layer before it appears with that layer's name; one forward pass,
         no backward pass.
         """
-        inputs = check_inputs(inputs)
-        with borrowed(self.model):
-            _, tracer = self._forward(inputs.detach().requires_grad_(True))
+        return self._call(self._layer_rules, inputs, None, {})
+
+    def _layer_rules(self, run: Run) -> list[tuple[str, str, int | None, Rule]]:
+        _, tracer = self._forward(run, run.inputs.detach().requires_grad_(True))
         seen, table = set(), []
         for call in tracer.calls:
             key = (call.name, call.kind, call.position)
@@ -449,11 +432,11 @@ class LRP(Attribution):
                 table.append((call.name, call.kind, call.position, call.rule))
         return table
 
-    def _forward(self, x: torch.Tensor) -> tuple[torch.Tensor, _Tracer]:
+    def _forward(self, run: Run, x: torch.Tensor) -> tuple[torch.Tensor, _Tracer]:
         merge = next(iter(self.canonizers), None)
         tracer = _Tracer(self.model, self.composite.stabilizer, merge)
         with intercept_activations(_pass_activation), tracer:
-            output = forward_scores(self.model, x)
+            output = run.forward(x)
         tracer.outputs.clear()
         layers = _as_layers(tracer.calls, tracer.positions)
         for call, layer, rule in zip(tracer.calls, layers, self.composite.assign(layers)):

@@ -1,0 +1,111 @@
+"""The template ``attribute`` (the contract suite checks the rest): clear errors for dtypes, the BatchNorm warning, half
+precision, deprecated argument names, progress defaults and ``with_model``."""
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+import nn_interpretability as nni
+from nn_interpretability.core import progress as progress_module
+from nn_interpretability.core.base import BatchCoupledWarning
+from nn_interpretability.core.vocabulary import renamed_arguments
+from toy_models import mnist_cnn, mnist_like_batch, residual_bn_net
+
+def test_no_grad_around_a_gradient_method_is_fine():
+    model = mnist_cnn()
+    with torch.no_grad():
+        maps = nni.Saliency(model).attribute(mnist_like_batch(2), target=1)
+    assert maps.abs().sum() > 0
+
+
+def test_dtype_mismatch_names_both_dtypes():
+    with pytest.raises(TypeError, match=r"inputs are torch.float32 but the model's parameters are torch.float64"):
+        nni.Saliency(mnist_cnn()).attribute(mnist_like_batch(2, dtype=torch.float32), target=0)
+
+
+def test_batchnorm_in_training_mode_warns():
+    model = residual_bn_net().train()
+    with pytest.warns(BatchCoupledWarning, match=r"BatchNorm in training mode \(bn1, bn2\).*model.eval\(\)"):
+        nni.Saliency(model).attribute(mnist_like_batch(2), target=0)
+    model.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BatchCoupledWarning)
+        nni.Saliency(model).attribute(mnist_like_batch(2), target=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("method", ["integrated-gradients", "smoothgrad"])
+def test_half_precision_returns_the_input_dtype_and_accumulates_in_float32(method, dtype):
+    reference_model = mnist_cnn().float()
+    half_model = mnist_cnn().to(dtype)
+    x = mnist_like_batch(2, dtype=torch.float32)
+    build = {
+        "integrated-gradients": lambda m: (nni.IntegratedGradients(m), {"n_steps": 8}),
+        "smoothgrad": lambda m: (nni.SmoothGrad(nni.Saliency(m), nt_samples=4, stdevs=0.0), {}),
+    }[method]
+    (ours, kwargs), (reference, _) = build(half_model), build(reference_model)
+    maps = ours.attribute(x.to(dtype), target=3, **kwargs)
+    expected = reference.attribute(x, target=3, **kwargs)
+    assert maps.dtype == dtype
+    # Half-precision forwards carry about 3 significant digits; the accumulation adds no error of its own.
+    assert torch.corrcoef(torch.stack([maps.float().flatten(), expected.flatten()]))[0, 1] > 0.98
+
+
+def test_renamed_arguments_warn_and_still_work():
+    @renamed_arguments(old="new")
+    def f(new=1):
+        return new
+
+    with pytest.warns(DeprecationWarning, match="'old' is deprecated.*use 'new'"):
+        assert f(old=5) == 5
+    with pytest.raises(TypeError, match="both 'old' and its new name 'new'"):
+        f(old=1, new=2)
+
+
+def test_old_method_argument_names_warn_and_give_the_same_maps():
+    model, x = mnist_cnn(), mnist_like_batch(2)
+    with pytest.warns(DeprecationWarning, match="'nt_samples_batch_size' is deprecated"):
+        old = nni.SmoothGrad(nni.Saliency(model), nt_samples=3, nt_samples_batch_size=1)
+    assert old.internal_batch_size == 1
+    torch.testing.assert_close(old.attribute(x), nni.SmoothGrad(nni.Saliency(model), nt_samples=3).attribute(x))
+    with pytest.warns(DeprecationWarning, match="'root' is deprecated"):
+        taylor = nni.SimpleTaylor(model, root=0.5)
+    torch.testing.assert_close(taylor.attribute(x), nni.SimpleTaylor(model, baselines=0.5).attribute(x))
+    lime = nni.Lime(model, segmentation="grid", n_samples=8, cell_size=7)
+    with pytest.warns(DeprecationWarning, match="Lime.attribute: 'batch_size' is deprecated"):
+        old_maps = lime.attribute(x, batch_size=3)
+    torch.testing.assert_close(old_maps, lime.attribute(x, perturbations_per_eval=3))
+
+
+def test_progress_defaults_to_off_in_report_builds_and_when_nobody_watches(monkeypatch):
+    monkeypatch.setenv(progress_module.REPORT_BUILD_VARIABLE, "1")
+    assert not progress_module.interactive()
+    monkeypatch.delenv(progress_module.REPORT_BUILD_VARIABLE)
+    monkeypatch.setattr(progress_module.sys, "stderr", open("/dev/null", "w"))
+    assert not progress_module.interactive()  # pytest imports ipykernel (nbval) but runs no kernel
+    assert progress_module.progress(range(3), "x", show_progress=None).disable == (not progress_module.interactive())
+    assert not progress_module.progress(range(3), "x", show_progress=True).disable
+
+
+class _Scaled(nn.Module):
+    def __init__(self, model, factor):
+        super().__init__()
+        self.model, self.factor = model, factor
+
+    def forward(self, x):
+        return self.model(x) * self.factor
+
+
+def test_with_model_rebinds_inner_methods_and_layers():
+    model = mnist_cnn()
+    wrapped = _Scaled(model, 3.0)
+    x = mnist_like_batch(2)
+    smooth = nni.SmoothGrad(nni.IntegratedGradients(model), nt_samples=2)
+    rebound = smooth.with_model(wrapped)
+    assert rebound.model is wrapped and rebound.method.model is wrapped and smooth.method.model is model
+    torch.testing.assert_close(rebound.attribute(x, target=1, n_steps=4), 3 * smooth.attribute(x, target=1, n_steps=4))
+    guided = nni.GuidedGradCAM(model, "features.3").with_model(wrapped)
+    assert guided.grad_cam.model is wrapped and guided.guided.model is wrapped
+    assert guided.grad_cam.layer is model.features[3] and guided.grad_cam.layer_name == "model.features.3"
+    torch.testing.assert_close(guided.attribute(x, target=1), nni.GuidedGradCAM(wrapped, "model.features.3").attribute(x, target=1))
