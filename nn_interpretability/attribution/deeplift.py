@@ -29,7 +29,7 @@ from torch.overrides import TorchFunctionMode
 from ..core import ops
 from ..core.activations import ACTIVATIONS, FUSED, intercept_activations
 from ..core.base import Attribution, Run
-from ..core.batching import broadcast_baselines
+from ..core.batching import broadcast_baselines_each
 from ..core.registry import register_method
 
 #: Rules for the nonlinearities: the plain derivative, Rescale (eq. 9.47) or RevealCancel.
@@ -479,6 +479,7 @@ class DeepLift(Attribution):
     takes_baselines = True
     has_convergence_delta = True
     multiplies_by_inputs = True
+    multiple_inputs = True
 
     def __init__(self, model: nn.Module, rule: str = "rescale", linear_rule: bool = True, strict: bool = True):
         super().__init__(model)
@@ -527,39 +528,42 @@ class DeepLift(Attribution):
         -------
         Tensor, or (Tensor, Tensor) with the per-sample delta of shape ``(N,)``
         """
-        inputs = run.inputs
-        baselines = broadcast_baselines(baselines, inputs)
-        difference = inputs - baselines
-        positive, negative = difference.clamp(min=0), difference.clamp(max=0)
-        copies = [inputs, baselines]
-        if self.rule == "reveal_cancel":
-            copies += [baselines + positive, baselines + negative]
-        stacked = torch.cat(copies).requires_grad_(True)
-        blocks = len(copies)
+        xs = run.inputs_tuple
+        baselines = broadcast_baselines_each(baselines, xs)
+        differences = tuple(x - b for x, b in zip(xs, baselines))
+        positives = tuple(d.clamp(min=0) for d in differences)
+        negatives = tuple(d.clamp(max=0) for d in differences)
+        blocks = 4 if self.rule == "reveal_cancel" else 2
+        stacked = []
+        for x, b, positive, negative in zip(xs, baselines, positives, negatives):
+            copies = [x, b] + ([b + positive, b + negative] if self.rule == "reveal_cancel" else [])
+            stacked.append(torch.cat(copies).requires_grad_(True))
 
-        propagation = _Propagation(self.rule, self.linear_rule, blocks, inputs.shape[0], self.strict)
+        propagation = _Propagation(self.rule, self.linear_rule, blocks, run.n, self.strict)
         nonlinearities = nullcontext() if self.rule == "gradient" else intercept_activations(propagation.activation)
         with propagation, nonlinearities:
-            output = run.forward(stacked)
+            output = run.forward(run.like(stacked))
         outputs = output.chunk(blocks)
         select = run.bind(outputs[0])
         if self.rule == "reveal_cancel":
             objective = select(outputs[2]) + select(outputs[3])
         else:
             objective = select(outputs[0])
-        (gradient,) = torch.autograd.grad(objective.sum(), stacked)
+        gradients = torch.autograd.grad(objective.sum(), stacked)
 
-        grads = gradient.chunk(blocks)
-        if self.rule == "reveal_cancel":
-            contributions = (grads[0] + grads[2]) * positive + (grads[0] + grads[3]) * negative
-        else:
-            contributions = grads[0] * difference
+        contributions = []
+        for gradient, d, positive, negative in zip(gradients, differences, positives, negatives):
+            grads = gradient.chunk(blocks)
+            if self.rule == "reveal_cancel":
+                contributions.append((grads[0] + grads[2]) * positive + (grads[0] + grads[3]) * negative)
+            else:
+                contributions.append(grads[0] * d)
         if not return_convergence_delta:
-            return contributions
+            return run.like(contributions)
         with torch.no_grad():
             change = select(outputs[0]) - select(outputs[1])
-            delta = contributions.flatten(1).sum(1) - change
-        return contributions, delta
+            delta = sum(c.flatten(1).sum(1) for c in contributions) - change
+        return run.like(contributions), delta
 
     def __repr__(self) -> str:
         return f"DeepLift({type(self.model).__name__}, rule={self.rule!r}, linear_rule={self.linear_rule})"

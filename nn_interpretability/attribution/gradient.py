@@ -7,20 +7,19 @@ from torch import nn
 from ..core.activations import FUSED, intercept_activations
 from ..core.ops import fused_message
 from ..core.base import Attribution, Run
-from ..core.batching import broadcast_baselines
+from ..core.batching import broadcast_baselines_each
 from ..core.registry import register_method
 from ..core.vocabulary import renamed_arguments
 
 
-def target_gradient(run: Run, x: torch.Tensor | None = None) -> torch.Tensor:
-    """Gradient of each sample's target score with respect to its input (``x``, default the batch).
+def target_gradient(run: Run, x: tuple[torch.Tensor, ...] | None = None) -> tuple[torch.Tensor, ...]:
+    """Gradient of each sample's target score with respect to each input (``x``, default the batch).
 
     The scores of the batch are summed before one backward pass; since samples do not interact in a
-    model in eval mode, row ``i`` of the result is ``d f_{c_i}(x_i) / d x_i``.
+    model in eval mode, row ``i`` of the result is ``d f_{c_i}(x_i) / d x_i``. One gradient per input.
     """
-    x = (run.inputs if x is None else x).detach().requires_grad_(True)
-    (gradient,) = torch.autograd.grad(run.select(run.forward(x)).sum(), x)
-    return gradient
+    xs = tuple(t.detach().requires_grad_(True) for t in (run.inputs_tuple if x is None else x))
+    return torch.autograd.grad(run.select(run.forward(run.like(xs))).sum(), xs)
 
 
 @register_method("saliency")
@@ -31,10 +30,11 @@ class Saliency(Attribution):
     signed gradient is returned unless ``abs=True`` is asked for.
     """
 
+    multiple_inputs = True
+
     def _attribute(self, run: Run, abs: bool = False) -> torch.Tensor:
         """Return ``d f_c / d x`` with the shape of ``inputs``; ``abs=True`` gives its magnitude."""
-        gradient = target_gradient(run)
-        return gradient.abs() if abs else gradient
+        return run.like(g.abs() if abs else g for g in target_gradient(run))
 
 
 @register_method("input-x-gradient")
@@ -46,10 +46,11 @@ class InputXGradient(Attribution):
     """
 
     multiplies_by_inputs = True
+    multiple_inputs = True
 
     def _attribute(self, run: Run) -> torch.Tensor:
         """Return ``x ∘ ∂f_c/∂x`` with the shape of ``inputs``."""
-        return run.inputs * target_gradient(run)
+        return run.like(x * g for x, g in zip(run.inputs_tuple, target_gradient(run)))
 
 
 @register_method("simple-taylor")
@@ -73,6 +74,7 @@ class SimpleTaylor(Attribution):
 
     takes_baselines = True
     multiplies_by_inputs = True
+    multiple_inputs = True
 
     @renamed_arguments(root="baselines")
     def __init__(self, model: nn.Module, baselines=None):
@@ -82,11 +84,12 @@ class SimpleTaylor(Attribution):
     def _attribute(self, run: Run, baselines=None) -> torch.Tensor:
         """Return ``∂f_c/∂x(x̃) ∘ (x − x̃)``; ``target=None`` explains the class predicted for ``x``."""
         baselines = self.baselines if baselines is None else baselines
+        xs = run.inputs_tuple
         if baselines is None:
-            return run.inputs * target_gradient(run)
-        root = broadcast_baselines(baselines, run.inputs)
+            return run.like(x * g for x, g in zip(xs, target_gradient(run)))
+        roots = tuple(root.contiguous() for root in broadcast_baselines_each(baselines, xs))
         run.selector  # the target chosen on x (e.g. its predicted class), not on the root point
-        return target_gradient(run, root.contiguous()) * (run.inputs - root)
+        return run.like(g * (x - root) for g, x, root in zip(target_gradient(run, roots), xs, roots))
 
     def __repr__(self) -> str:
         return f"SimpleTaylor({type(self.model).__name__}, baselines={self.baselines!r})"
@@ -131,7 +134,7 @@ _RECTIFIERS = ("hardtanh", "leaky_relu", "prelu", "relu", "rrelu")
 
 def _modified_backward_gradient(run: Run, handler) -> torch.Tensor:
     with intercept_activations(handler):
-        return target_gradient(run)
+        return run.like(target_gradient(run))
 
 
 @register_method("guided-backprop")
@@ -148,6 +151,8 @@ class GuidedBackprop(Attribution):
     kernels that hide their activations (``nn.LSTM``, ``nn.GRU``, ``nn.MultiheadAttention``) and calls
     that may be a ReLU in disguise (``torch.where``, ``clamp``) raise, naming the operation.
     """
+
+    multiple_inputs = True
 
     def _attribute(self, run: Run) -> torch.Tensor:
         """Return the guided gradient of each sample's target score, with the shape of ``inputs``."""
@@ -185,6 +190,8 @@ class Deconvolution(Attribution):
     ReLU6, LeakyReLU, PReLU, RReLU, ``threshold(0, 0)``) are caught as modules and functional calls;
     other activations and fused kernels raise, naming the operation.
     """
+
+    multiple_inputs = True
 
     def _attribute(self, run: Run) -> torch.Tensor:
         """Return the deconvolution signal at the input for each sample's target score."""

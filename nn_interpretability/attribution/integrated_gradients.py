@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from ..core.base import Attribution, Run
-from ..core.batching import broadcast_baselines, chunk_size, chunks, compute_dtype
+from ..core.batching import broadcast_baselines_each, chunk_size, chunks, compute_dtype
 from ..core.progress import progress
 from ..core.registry import register_method
 
@@ -47,6 +47,11 @@ def quadrature(method: str, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
     return alphas, weights
 
 
+def _along(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """One value per row, shaped to broadcast over the other dimensions of ``like``."""
+    return values.view(-1, *(1,) * (like.dim() - 1))
+
+
 @register_method("integrated-gradients")
 class IntegratedGradients(Attribution):
     """Integrated Gradients: ``(x - x') ∘ ∫_0^1 ∂f_c(x' + α(x - x'))/∂x dα`` along the straight path.
@@ -67,6 +72,7 @@ class IntegratedGradients(Attribution):
 
     takes_baselines = True
     has_convergence_delta = True
+    multiple_inputs = True
 
     def __init__(self, model, multiply_by_inputs: bool = True):
         super().__init__(model)
@@ -101,8 +107,9 @@ class IntegratedGradients(Attribution):
             (the textbook's ``t / (T - 1)`` points with weight ``1/T``).
         internal_batch_size : int, optional
             Path points (over all samples) per forward/backward pass. ``None`` chooses it so that a pass
-            holds at most :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` input elements;
-            unlike Captum's default, memory does not grow with ``n_steps × N``.
+            holds at most :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` input elements (and
+            on the CPU at most :data:`~nn_interpretability.core.batching.CPU_ROWS` points); unlike
+            Captum's default, memory does not grow with ``n_steps × N``.
         return_convergence_delta : bool
             Also return, per sample, ``Σ (x - x') ∘ ḡ - (f_c(x) - f_c(x'))`` with ``ḡ`` the integrated
             gradient: the quadrature error of the path integral (completeness would make it 0). It
@@ -119,36 +126,41 @@ class IntegratedGradients(Attribution):
         For float16/bfloat16 inputs the path points are computed and the gradients accumulated in
         float32; each pass runs the model in the inputs' dtype.
         """
-        inputs = run.inputs
+        xs = run.inputs_tuple
         alphas, weights = quadrature(method, n_steps)
-        baselines = broadcast_baselines(baselines, inputs)
-        n = inputs.shape[0]
-        chunk = chunk_size(inputs[0].numel(), internal_batch_size)
-        dtype = compute_dtype(inputs.dtype)
-        alphas = torch.as_tensor(alphas, dtype=dtype, device=inputs.device)
-        weights = torch.as_tensor(weights, dtype=dtype, device=inputs.device)
-        start_points = baselines.to(dtype)
-        difference = inputs.to(dtype) - start_points
-        trailing = (1,) * (inputs.dim() - 1)
+        baselines = broadcast_baselines_each(baselines, xs)
+        n, device = run.n, xs[0].device
+        chunk = chunk_size(sum(x[0].numel() for x in xs), internal_batch_size, rows_per_copy=1, device=device)
+        dtype = compute_dtype(xs[0].dtype)
+        alphas = torch.as_tensor(alphas, dtype=dtype, device=device)
+        weights = torch.as_tensor(weights, dtype=dtype, device=device)
+        starts = tuple(b.to(dtype) for b in baselines)
+        differences = tuple(x.to(dtype) - b for x, b in zip(xs, starts))
 
         selector = run.selector
-        integrated = torch.zeros(inputs.shape, dtype=dtype, device=inputs.device)
+        integrated = tuple(torch.zeros(x.shape, dtype=dtype, device=device) for x in xs)
         # Path point j is step j // N of sample j % N; chunks may split a step across samples.
         for rows in progress(chunks(n_steps * n, chunk), "integrated gradients", show_progress):
-            j = torch.arange(rows.start, rows.stop, device=inputs.device)
+            j = torch.arange(rows.start, rows.stop, device=device)
             step, sample = j // n, j % n
-            scaled = start_points[sample] + alphas[step].view(-1, *trailing) * difference[sample]
-            scaled = scaled.to(inputs.dtype).requires_grad_(True)
-            scores = selector(run.forward(scaled, sample), sample)
-            (gradient,) = torch.autograd.grad(scores.sum(), scaled)
-            integrated.index_add_(0, sample, gradient.to(dtype) * weights[step].view(-1, *trailing))
-        attributions = integrated * difference if self.multiplies_by_inputs else integrated
+            scaled = tuple(
+                (start[sample] + _along(alphas[step], d) * d[sample]).to(x.dtype).requires_grad_(True)
+                for x, start, d in zip(xs, starts, differences)
+            )
+            scores = selector(run.forward(run.like(scaled), sample), sample)
+            gradients = torch.autograd.grad(scores.sum(), scaled)
+            for total, gradient in zip(integrated, gradients):
+                total.index_add_(0, sample, gradient.to(dtype) * _along(weights[step], gradient))
+        attributions = run.like(
+            total * d if self.multiplies_by_inputs else total for total, d in zip(integrated, differences)
+        )
         if not return_convergence_delta:
             return attributions
         with torch.no_grad():
-            end_scores = selector(run.forward(torch.cat([inputs, baselines.contiguous()])))
+            both = run.like(torch.cat([x, b.contiguous()]) for x, b in zip(xs, baselines))
+            end_scores = selector(run.forward(both))
             change = (end_scores[:n] - end_scores[n:]).to(dtype)
-            delta = (integrated * difference).flatten(1).sum(1) - change
+            delta = sum((total * d).flatten(1).sum(1) for total, d in zip(integrated, differences)) - change
         return attributions, delta
 
     def __repr__(self) -> str:

@@ -88,6 +88,7 @@ class SmoothGrad(Attribution):
         self.multiplies_by_inputs = method.multiplies_by_inputs
         self.needs_gradients = method.needs_gradients
         self.min_input_dim = method.min_input_dim
+        self.multiple_inputs = method.multiple_inputs
 
     def _attribute(self, run: Run, noise: torch.Tensor | None = None, show_progress: bool | None = None, **kwargs):
         """The smoothed map of each sample's target class, with the shape of ``inputs``.
@@ -109,45 +110,60 @@ class SmoothGrad(Attribution):
             Integrated Gradients). A tensor argument of shape ``(N, ...)`` with as many dimensions as
             ``inputs`` is taken as per-sample and repeated along with the noisy copies.
         """
-        inputs = run.inputs
-        n, sample_shape = inputs.shape[0], inputs.shape[1:]
-        dtype = compute_dtype(inputs.dtype)
-        clean = inputs.to(dtype)
-        sigma = value_range_sigma(clean, self.stdevs)
-        if noise is not None:
-            if not isinstance(noise, torch.Tensor) or noise.shape != (self.nt_samples, *inputs.shape):
-                shape = tuple(noise.shape) if isinstance(noise, torch.Tensor) else type(noise).__name__
-                raise ValueError(
-                    f"noise must be a tensor of shape (nt_samples, *inputs.shape) = "
-                    f"{(self.nt_samples, *inputs.shape)}, got {shape}"
-                )
-            if not torch.isfinite(noise).all():
-                raise ValueError("noise contains NaN or infinite values")
-            noise = noise.detach().to(dtype=dtype, device=inputs.device)
-        generator = torch.Generator(device=inputs.device).manual_seed(self.seed)
-        chunk = chunk_size(inputs.numel(), self.internal_batch_size)
+        xs = run.inputs_tuple
+        n, device = run.n, xs[0].device
+        dtype = compute_dtype(xs[0].dtype)
+        cleans = tuple(x.to(dtype) for x in xs)
+        sigmas = tuple(value_range_sigma(clean, self.stdevs) for clean in cleans)
+        noises = None if noise is None else self._check_noise(noise, xs, dtype)
+        generator = torch.Generator(device=device).manual_seed(self.seed)
+        chunk = chunk_size(sum(x.numel() for x in xs), self.internal_batch_size, rows_per_copy=n, device=device)
         classes = run.classes
         selector = run.selector if classes is None else None
-        per_sample = inputs.shape if classes is None else (n, classes.shape[1], *sample_shape)
+        shapes = [x.shape if classes is None else (n, classes.shape[1], *x.shape[1:]) for x in xs]
 
-        total = torch.zeros(per_sample, dtype=dtype, device=inputs.device)
-        total_sq = torch.zeros_like(total)
+        totals = [torch.zeros(shape, dtype=dtype, device=device) for shape in shapes]
+        totals_sq = [torch.zeros_like(total) for total in totals]
         for block in progress(chunks(self.nt_samples, chunk), "smoothgrad", show_progress):
             k = len(block)
-            if noise is None:
-                z = standard_normal_copies(inputs.shape, k, generator, dtype, inputs.device)
+            if noises is None:
+                zs = standard_normal_copies([x.shape for x in xs], k, generator, dtype, device)
             else:
-                z = noise[block.start : block.stop]
+                zs = [z[block.start : block.stop] for z in noises]
             # Copy k of sample i sits at row k * N + i, so per-sample arguments repeat whole.
-            noisy = (clean + sigma * z).reshape(k * n, *sample_shape).to(inputs.dtype)
+            noisy = [(clean + sigma * z).reshape(k * n, *x.shape[1:]).to(x.dtype) for x, clean, sigma, z in zip(xs, cleans, sigmas, zs)]
             target = selector.copies(k) if classes is None else classes.repeat(k, 1)
             maps = self.method.attribute(
-                noisy, target=target, additional_forward_args=run.additional_copies(k), **repeat_per_sample(kwargs, n, k, inputs)
+                run.like(noisy),
+                target=target,
+                additional_forward_args=run.additional_copies(k),
+                **repeat_per_sample(kwargs, n, k, xs[0]),
             )
-            maps = check_map_shape(maps, (k * n, *per_sample[1:]), "the wrapped method")
-            maps = maps.detach().to(dtype).reshape(k, *per_sample)
-            total += maps.sum(0)
-            total_sq += (maps * maps).sum(0)
+            for total, total_sq, part, shape in zip(totals, totals_sq, maps if run.multiple else (maps,), shapes):
+                part = check_map_shape(part, (k * n, *shape[1:]), "the wrapped method").detach().to(dtype)
+                part = part.reshape(k, *shape)
+                total += part.sum(0)
+                total_sq += (part * part).sum(0)
+        return run.like(self._combine(total, total_sq) for total, total_sq in zip(totals, totals_sq))
+
+    def _check_noise(self, noise, xs: tuple, dtype) -> tuple:
+        """Injected standard-normal draws, one tensor ``(nt_samples, *input.shape)`` per input."""
+        noise = noise if isinstance(noise, tuple) else (noise,)
+        checked = []
+        for z, x in zip(noise, xs):
+            if not isinstance(z, torch.Tensor) or z.shape != (self.nt_samples, *x.shape):
+                shape = tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__
+                raise ValueError(
+                    f"noise must be a tensor of shape (nt_samples, *inputs.shape) = {(self.nt_samples, *x.shape)}, got {shape}"
+                )
+            if not torch.isfinite(z).all():
+                raise ValueError("noise contains NaN or infinite values")
+            checked.append(z.detach().to(dtype=dtype, device=x.device))
+        if len(checked) != len(xs):
+            raise ValueError(f"noise must hold one tensor per input ({len(xs)}), got {len(checked)}")
+        return tuple(checked)
+
+    def _combine(self, total: torch.Tensor, total_sq: torch.Tensor) -> torch.Tensor:
         mean = total / self.nt_samples
         mean_sq = total_sq / self.nt_samples
         if self.nt_type == "smoothgrad":

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from ..core.base import Attribution, Run, Target, check_inputs, forward_scores, resolve_target, select_target
-from ..core.batching import broadcast_baselines, chunk_size, chunks
+from ..core.batching import broadcast_baselines, broadcast_baselines_each, chunk_size, chunks
 from ..core.hooks import borrowed
 from ..core.progress import progress
 from ..core.registry import register_method
@@ -62,6 +62,7 @@ class Occlusion(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    multiple_inputs = True
 
     def _attribute(
         self,
@@ -95,34 +96,47 @@ class Occlusion(Attribution):
         show_progress : bool, optional
             A progress bar over the forward passes; ``None`` shows it in a terminal or notebook only.
         """
-        inputs = run.inputs
+        xs = run.inputs_tuple
         if sliding_window_shapes is None:
             raise ValueError("sliding_window_shapes is required, e.g. (1, 5, 5) for (N, 1, 28, 28) inputs")
         if output not in OUTPUTS:
             raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
-        n, sample_shape = inputs.shape[0], inputs.shape[1:]
-        positions = window_positions(sample_shape, sliding_window_shapes, strides)
-        baselines = broadcast_baselines(baselines, inputs)
-        per_pass = chunk_size(inputs.numel(), perturbations_per_eval, "perturbations_per_eval")
+        windows, steps = (sliding_window_shapes, strides) if run.multiple else ((sliding_window_shapes,), (strides,))
+        if run.multiple and (not isinstance(windows, tuple) or len(windows) != len(xs)):
+            raise ValueError(f"with {len(xs)} inputs, sliding_window_shapes must be a tuple of {len(xs)} window shapes")
+        if steps is None:
+            steps = (None,) * len(xs)
+        elif run.multiple and (not isinstance(steps, tuple) or len(steps) != len(xs)):
+            raise ValueError(f"with {len(xs)} inputs, strides must be a tuple of {len(xs)} entries (or None)")
+        baselines = broadcast_baselines_each(baselines, xs)
+        n = run.n
+        per_pass = chunk_size(sum(x.numel() for x in xs), perturbations_per_eval, "perturbations_per_eval")
 
-        def scores(x: torch.Tensor) -> torch.Tensor:
+        def scores(x) -> torch.Tensor:
             out = run.forward(x)
             return run.select(out.softmax(1) if output == "probability" else out)
 
-        total = torch.zeros_like(inputs)
-        counts = torch.zeros(sample_shape, dtype=inputs.dtype, device=inputs.device)
+        maps = []
         with torch.no_grad():
-            clean = scores(inputs)
-            for block in progress(chunks(len(positions), per_pass), "occlusion", show_progress):
-                masks = _masks(positions[block.start : block.stop], sample_shape, inputs)
-                k = masks.shape[0]
-                # Copy j of sample i sits at row j * N + i.
-                mask = masks.unsqueeze(1)
-                occluded = (inputs * (1 - mask) + baselines * mask).reshape(k * n, *sample_shape)
-                drop = clean.repeat(k) - scores(occluded)
-                total += torch.einsum("kn,k...->n...", drop.view(k, n), masks)
-                counts += masks.sum(0)
-        return total / counts.clamp(min=1)
+            clean = scores(run.like(xs))
+            for i, (inputs, window, stride) in enumerate(zip(xs, windows, steps)):
+                sample_shape = inputs.shape[1:]
+                positions = window_positions(sample_shape, window, stride)
+                total = torch.zeros_like(inputs)
+                counts = torch.zeros(sample_shape, dtype=inputs.dtype, device=inputs.device)
+                for block in progress(chunks(len(positions), per_pass), "occlusion", show_progress):
+                    masks = _masks(positions[block.start : block.stop], sample_shape, inputs)
+                    k = masks.shape[0]
+                    # Copy j of sample i sits at row j * N + i; the other inputs repeat unchanged.
+                    mask = masks.unsqueeze(1)
+                    occluded = (inputs * (1 - mask) + baselines[i] * mask).reshape(k * n, *sample_shape)
+                    copies = [x.repeat(k, *(1,) * (x.dim() - 1)) for x in xs]
+                    copies[i] = occluded
+                    drop = clean.repeat(k) - scores(run.like(copies))
+                    total += torch.einsum("kn,k...->n...", drop.view(k, n), masks)
+                    counts += masks.sum(0)
+                maps.append(total / counts.clamp(min=1))
+        return run.like(maps)
 
 
 def occlusion_sweep(

@@ -17,7 +17,7 @@ from torch import nn
 from .batching import chunk_size, chunks, repeat_per_sample
 from .hooks import Borrow, borrowed
 from .targets import ClassScore, Selector, Target, as_selector, every_class, resolve_target, select_target
-from .validation import check_dtype, check_inputs
+from .validation import check_batch, check_dtype, check_inputs
 from .vocabulary import translate
 
 __all__ = ["Attribution", "BatchCoupledWarning", "Run", "Target", "check_inputs", "forward_scores", "resolve_target", "select_target"]
@@ -27,7 +27,7 @@ class BatchCoupledWarning(UserWarning):
     """The model normalises with batch statistics, so a sample's map depends on the rest of the batch."""
 
 
-def forward_output(model: nn.Module, inputs: torch.Tensor, n: int | None = None, extra: tuple = ()) -> torch.Tensor:
+def forward_output(model: nn.Module, inputs, n: int | None = None, extra: tuple = ()) -> torch.Tensor:
     """Run ``model`` on a batch and check that it returns a tensor with one row per input row.
 
     A model that cannot run on the inputs raises a ``ValueError`` naming the input shape (or a
@@ -35,21 +35,26 @@ def forward_output(model: nn.Module, inputs: torch.Tensor, n: int | None = None,
     dimension, a wrong input size or a model in another precision. ``n`` is the user's batch size when
     ``inputs`` stacks copies of it; error messages then speak of the user's batch. ``extra`` are further
     positional arguments of the model (``additional_forward_args``, already one row per input row).
+    ``inputs`` is one tensor or a tuple of them (the model's first positional arguments).
     """
-    n = inputs.shape[0] if n is None else n
+    xs = tuple(inputs) if isinstance(inputs, (tuple, list)) else (inputs,)
+    rows = xs[0].shape[0]
+    n = rows if n is None else n
     try:
-        output = model(inputs, *extra)
+        output = model(*xs, *extra)
     except NotImplementedError:  # a method meeting an operation it cannot treat: its own message says why
         raise
     except RuntimeError as error:
-        check_dtype(model, inputs)
+        for x in xs:
+            check_dtype(model, x)
+        shapes = ", ".join(str((n, *x.shape[1:])) for x in xs)
         raise ValueError(
-            f"the model could not run on inputs of shape {(n, *inputs.shape[1:])}: {error}. Inputs must be "
+            f"the model could not run on inputs of shape {shapes}: {error}. Inputs must be "
             "batch-first (N, ...) with the size the model expects; for a single sample use inputs.unsqueeze(0)"
         ) from error
     if not isinstance(output, torch.Tensor):
         raise TypeError(f"the model must return a tensor, got {type(output).__name__}")
-    if output.dim() == 0 or output.shape[0] != inputs.shape[0]:
+    if output.dim() == 0 or output.shape[0] != rows:
         raise ValueError(
             f"the model must return one output row per sample, (N, ...) = ({n}, ...), got {tuple(output.shape)}"
         )
@@ -60,7 +65,7 @@ def forward_scores(model: nn.Module, inputs: torch.Tensor, n: int | None = None)
     """:func:`forward_output`, checked to be class scores ``(N, C)`` (for helpers defined on classifiers)."""
     output = forward_output(model, inputs, n)
     if output.dim() != 2:
-        n = inputs.shape[0] if n is None else n
+        n = output.shape[0] if n is None else n
         raise ValueError(f"the model must return class scores of shape (N, C) = ({n}, C), got {(n, *output.shape[1:])}")
     return output
 
@@ -97,15 +102,31 @@ class Run:
 
     @property
     def n(self) -> int:
-        return self.inputs.shape[0]
+        return self.inputs_tuple[0].shape[0]
 
-    def forward(self, x: torch.Tensor, sample: torch.Tensor | None = None) -> torch.Tensor:
-        """The model's output on ``x`` (the batch or copies of it), checked to have one row per input row.
+    @property
+    def multiple(self) -> bool:
+        """Whether the model takes several attributed inputs (``inputs`` is a tuple)."""
+        return isinstance(self.inputs, tuple)
+
+    @property
+    def inputs_tuple(self) -> tuple[torch.Tensor, ...]:
+        """The attributed inputs as a tuple (of one tensor for a single input)."""
+        return self.inputs if self.multiple else (self.inputs,)
+
+    def like(self, values):
+        """``values`` (one per input) shaped as the inputs were given: the tuple, or its only element."""
+        values = tuple(values)
+        return values if self.multiple else values[0]
+
+    def forward(self, x, sample: torch.Tensor | None = None) -> torch.Tensor:
+        """The model's output on ``x`` (the batch or copies of it; a tuple for several inputs), one row per input row.
 
         ``sample[r]`` is the sample row ``r`` of ``x`` belongs to (default copy-major, ``r mod N``): the
         ``additional_forward_args`` with a batch dimension follow their samples.
         """
-        return forward_output(self.model, x, self.n, self.additional_for(x.shape[0], sample))
+        rows = (x[0] if isinstance(x, tuple) else x).shape[0]
+        return forward_output(self.model, x, self.n, self.additional_for(rows, sample))
 
     def additional_copies(self, copies: int) -> tuple:
         """``additional_forward_args`` for ``copies`` copy-major copies of the batch (for inner methods)."""
@@ -116,7 +137,7 @@ class Run:
         if not self.additional_forward_args or (rows == self.n and sample is None):
             return self.additional_forward_args
         if sample is None:
-            sample = torch.arange(rows, device=self.inputs.device) % self.n
+            sample = torch.arange(rows, device=self.inputs_tuple[0].device) % self.n
         return tuple(
             arg[sample.to(arg.device)] if isinstance(arg, torch.Tensor) and arg.dim() and arg.shape[0] == self.n else arg
             for arg in self.additional_forward_args
@@ -197,6 +218,8 @@ def _classes(selector: Selector, method: str) -> torch.Tensor:
 
 
 def _warn_batch_coupled(model: nn.Module) -> None:
+    if not any(module.training and isinstance(module, _BATCH_NORMS) for module in model.modules()):
+        return
     training = [name for name, module in model.named_modules() if module.training and isinstance(module, _BATCH_NORMS)]
     if training:
         warnings.warn(
@@ -242,6 +265,9 @@ class Attribution:
         The method backpropagates (so it cannot run under ``torch.inference_mode()``).
     stochastic : bool
         The map depends on random draws (seeded: equal calls give equal maps).
+    multiple_inputs : bool
+        ``attribute`` takes a tuple of inputs (the model's first positional arguments) and returns a
+        tuple of maps of the same shapes; ``baselines`` is then a matching tuple (or one number).
     explains_every_class : bool
         ``_attribute`` handles ``target="all"`` / ``(N, K)`` itself (``run.classes``); otherwise the
         template repeats the batch once per class.
@@ -256,6 +282,7 @@ class Attribution:
     stochastic: bool = False
     min_input_dim: int = 2
     explains_every_class: bool = False
+    multiple_inputs: bool = False
     renamed_arguments: Mapping[str, str] = {}
 
     def __init__(self, model: nn.Module):
@@ -274,50 +301,66 @@ class Attribution:
             return self._every_class(inputs, target, kwargs)
         return self._call(self._attribute, inputs, target, kwargs)
 
-    def _every_class(self, inputs: torch.Tensor, target, kwargs: dict):
+    def _every_class(self, inputs, target, kwargs: dict):
         """Maps ``(N, K, ...)`` for ``target="all"`` or an ``(N, K)`` tensor of classes, in batched calls.
 
         The batch is repeated once per column (copy-major), as many columns per call as fit the memory
         budget (:data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS`), and each copy explains its
         column's class; per-sample arguments (baselines) repeat with the copies.
         """
-        inputs = check_inputs(inputs, self.min_input_dim)
-        extra = _additional_forward_args(kwargs.get("additional_forward_args"), inputs.shape[0])
+        inputs = check_batch(inputs, self.min_input_dim)
+        xs = inputs if isinstance(inputs, tuple) else (inputs,)
+        n = xs[0].shape[0]
+        extra = _additional_forward_args(kwargs.get("additional_forward_args"), n)
         with borrowed(self.model), torch.no_grad():
             output = forward_output(self.model, inputs, extra=extra)
         classes = every_class(target, output)
-        n, k = classes.shape
+        k = classes.shape[1]
+        wants_delta = bool(kwargs.get("return_convergence_delta"))
         maps, deltas = [], []
-        for columns in chunks(k, chunk_size(inputs.numel())):
+        for columns in chunks(k, chunk_size(sum(x.numel() for x in xs))):
             copies = len(columns)
             selector = ClassScore(classes[:, columns.start : columns.stop].T.reshape(-1)).bind(output.repeat(copies, 1))
-            per_copy = repeat_per_sample(kwargs, n, copies, inputs)
+            per_copy = repeat_per_sample(kwargs, n, copies, xs[0])
             per_copy["additional_forward_args"] = _repeat_rows(extra, n, copies)
-            result = self._call(self._attribute, inputs.repeat(copies, *(1,) * (inputs.dim() - 1)), selector, per_copy)
-            result, delta = result if isinstance(result, tuple) else (result, None)
-            maps.append(result.reshape(copies, n, *result.shape[1:]))
+            repeated = _repeat_rows(xs, n, copies)
+            result = self._call(self._attribute, repeated if isinstance(inputs, tuple) else repeated[0], selector, per_copy)
+            result, delta = result if wants_delta else (result, None)
+            parts = result if isinstance(inputs, tuple) else (result,)
+            maps.append([part.reshape(copies, n, *part.shape[1:]) for part in parts])
             if delta is not None:
                 deltas.append(delta.reshape(copies, n))
-        maps = torch.cat(maps).movedim(0, 1)
-        return (maps, torch.cat(deltas).T) if deltas else maps
+        maps = tuple(torch.cat(column).movedim(0, 1) for column in zip(*maps))
+        maps = maps if isinstance(inputs, tuple) else maps[0]
+        return (maps, torch.cat(deltas).T) if wants_delta else maps
 
-    def _call(self, body, inputs: torch.Tensor, target: Target, kwargs: dict):
+    def _call(self, body, inputs, target: Target, kwargs: dict):
         """The template: translate old argument names, validate, borrow the model, run ``body(run, **kwargs)``."""
         name = type(self).__name__
         kwargs = translate(kwargs, self.renamed_arguments, f"{name}.{body.__name__.lstrip('_')}", stacklevel=3)
-        inputs = check_inputs(inputs, self.min_input_dim)
-        additional = _additional_forward_args(kwargs.pop("additional_forward_args", None), inputs.shape[0])
+        if isinstance(inputs, (tuple, list)) and not self.multiple_inputs:
+            raise TypeError(
+                f"{name} explains one input tensor, got a {type(inputs).__name__} of {len(inputs)}; pass the other "
+                "arguments of the model as additional_forward_args"
+            )
+        inputs = check_batch(inputs, self.min_input_dim)
+        n = (inputs[0] if isinstance(inputs, tuple) else inputs).shape[0]
+        additional = _additional_forward_args(kwargs.pop("additional_forward_args", None), n)
         if self.needs_gradients and torch.is_inference_mode_enabled():
             raise RuntimeError(
                 f"{name} backpropagates through the model, which torch.inference_mode() forbids: call attribute "
                 "outside the inference_mode block (torch.no_grad() around it is fine)"
             )
         _warn_batch_coupled(self.model)
+        wants_delta = bool(kwargs.get("return_convergence_delta"))
         with borrowed(self.model) as borrow:
             result = body(Run(self.model, inputs, target, borrow, name, additional), **kwargs)
-        if isinstance(result, tuple):
-            return (_as_input_dtype(result[0], inputs), *result[1:])
-        return _as_input_dtype(result, inputs)
+        maps, delta = result if wants_delta else (result, None)
+        if isinstance(inputs, tuple):
+            maps = tuple(_as_input_dtype(m, x) for m, x in zip(maps, inputs))
+        else:
+            maps = _as_input_dtype(maps, inputs)
+        return (maps, delta) if wants_delta else maps
 
     def _attribute(self, run: Run, **kwargs):
         raise NotImplementedError

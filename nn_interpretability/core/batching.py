@@ -19,13 +19,32 @@ from .validation import positive_int
 CHUNK_ELEMENTS = 2**20
 
 
+#: Rows (samples) one forward/backward pass may hold on the CPU when no batch size is given: past a
+#: few hundred rows CPU kernels run slower per row (caches), e.g. Integrated Gradients on the MNIST CNN
+#: takes 1.7 s at 128 path points per pass and 2.9 s at 1,337 (``benchmarks/run.py``). GPUs are
+#: bounded by :data:`CHUNK_ELEMENTS` alone.
+CPU_ROWS = 128
+
+
 def chunk_size(
-    elements_per_copy: int, requested: int | None = None, name: str = "internal_batch_size", budget: int = CHUNK_ELEMENTS
+    elements_per_copy: int,
+    requested: int | None = None,
+    name: str = "internal_batch_size",
+    budget: int = CHUNK_ELEMENTS,
+    rows_per_copy: int | None = None,
+    device: torch.device | None = None,
 ) -> int:
-    """Copies per pass: ``requested`` if given (validated), else as many as fit ``budget`` input elements (≥ 1)."""
+    """Copies per pass: ``requested`` if given (validated), else as many as fit ``budget`` input elements (≥ 1).
+
+    With ``rows_per_copy`` (the samples one copy holds) on a CPU ``device``, at most :data:`CPU_ROWS`
+    rows go into one pass, for passes that backpropagate.
+    """
     if requested is not None:
         return positive_int(requested, name)
-    return max(1, budget // max(1, elements_per_copy))
+    copies = budget // max(1, elements_per_copy)
+    if rows_per_copy is not None and (device is None or torch.device(device).type == "cpu"):
+        copies = min(copies, CPU_ROWS // max(1, rows_per_copy))
+    return max(1, copies)
 
 
 def chunks(total: int, size: int) -> list[range]:
@@ -59,6 +78,17 @@ def broadcast_baselines(baselines, inputs: torch.Tensor, name: str = "baselines"
     return baselines
 
 
+def broadcast_baselines_each(baselines, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """One baseline per input (:func:`broadcast_baselines` each): a number for all, or a tuple matching the inputs."""
+    if isinstance(baselines, (tuple, list)):
+        if len(baselines) != len(inputs):
+            raise ValueError(f"baselines has {len(baselines)} entries but there are {len(inputs)} inputs: give one per input")
+        return tuple(broadcast_baselines(b, x, f"baselines[{i}]") for i, (b, x) in enumerate(zip(baselines, inputs)))
+    if isinstance(baselines, torch.Tensor) and len(inputs) > 1:
+        raise ValueError(f"there are {len(inputs)} inputs: give baselines as a tuple of {len(inputs)}, or one number")
+    return tuple(broadcast_baselines(baselines, x) for x in inputs)
+
+
 def value_range_sigma(inputs: torch.Tensor, stdevs) -> torch.Tensor:
     """Noise σ per sample, ``stdevs × (max x_i − min x_i)`` (SmoothGrad's convention), shape ``(N, 1, ...)``.
 
@@ -72,9 +102,17 @@ def value_range_sigma(inputs: torch.Tensor, stdevs) -> torch.Tensor:
     return sigma.view(-1, *(1,) * (inputs.dim() - 1))
 
 
-def standard_normal_copies(shape: torch.Size, copies: int, generator: torch.Generator, dtype, device) -> torch.Tensor:
-    """``copies`` standard-normal draws of ``shape``, one draw per copy so the noise does not depend on chunking."""
-    return torch.stack([torch.randn(shape, generator=generator, dtype=dtype, device=device) for _ in range(copies)])
+def standard_normal_copies(shapes, copies: int, generator: torch.Generator, dtype, device) -> list[torch.Tensor]:
+    """Standard-normal draws ``(copies, *shape)`` for each shape of ``shapes`` (one shape or a list of them).
+
+    The draws are made copy by copy (all shapes of copy 0, then of copy 1, ...), so the noise of a copy
+    does not depend on how the copies are chunked. One shape gives one tensor, a list gives a list.
+    """
+    single = isinstance(shapes, torch.Size)
+    shapes = [shapes] if single else list(shapes)
+    draws = [[torch.randn(shape, generator=generator, dtype=dtype, device=device) for shape in shapes] for _ in range(copies)]
+    stacked = [torch.stack([draw[i] for draw in draws]) for i in range(len(shapes))]
+    return stacked[0] if single else stacked
 
 
 def repeat_per_sample(kwargs: dict, n: int, copies: int, like: torch.Tensor) -> dict:

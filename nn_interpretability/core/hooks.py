@@ -48,15 +48,15 @@ class Borrow:
 
     model: nn.Module
     _states: list[_ModuleState] = field(default_factory=list)
-    _requires_grad: dict = field(default_factory=dict)
-    _grads: dict = field(default_factory=dict)
-    _buffer_values: dict = field(default_factory=dict)
+    # Keyed by id(): Tensor.__hash__ is a Python call, and a large model has hundreds of parameters.
+    _parameters: dict = field(default_factory=dict)  # id -> (parameter, requires_grad, grad)
+    _buffer_values: list = field(default_factory=list)
     _parameter_values: dict | None = None
 
     def save_parameter_values(self) -> None:
         """Keep a copy of every parameter's values, restored on exit (for methods that edit weights)."""
         if self._parameter_values is None:
-            self._parameter_values = {p: p.detach().clone() for p in self._requires_grad}
+            self._parameter_values = {key: p.detach().clone() for key, (p, _, _) in self._parameters.items()}
 
     def set_training(self, modules, mode: bool) -> None:
         """Switch only ``modules`` (one module or an iterable) to train (``True``) or eval mode."""
@@ -66,46 +66,77 @@ class Borrow:
 
 def _snapshot(model: nn.Module) -> Borrow:
     borrow = Borrow(model)
-    for module in model.modules():
+    buffers: dict[int, torch.Tensor] = {}
+    for module in model.modules():  # one traversal: model.parameters() and .buffers() would walk it again
         borrow._states.append(
             _ModuleState(
                 module=module,
                 training=module.training,
-                hooks={name: dict(getattr(module, name)) for name in _HOOK_DICTS if hasattr(module, name)},
+                # Only the non-empty hook dictionaries are copied: most modules have none.
+                hooks={name: dict(hooks) for name in _HOOK_DICTS if (hooks := getattr(module, name, None))},
                 full_backward_hook=getattr(module, "_is_full_backward_hook", None),
                 parameters=dict(module._parameters),
                 buffers=dict(module._buffers),
             )
         )
-    for param in model.parameters():
-        borrow._requires_grad[param] = param.requires_grad
-        borrow._grads[param] = param.grad
-    for buffer in model.buffers():
-        borrow._buffer_values[buffer] = buffer.detach().clone()
+        for param in module._parameters.values():
+            if param is not None and id(param) not in borrow._parameters:
+                borrow._parameters[id(param)] = (param, param.requires_grad, param.grad)
+        for buffer in module._buffers.values():
+            if buffer is not None:
+                buffers.setdefault(id(buffer), buffer)
+    borrow._buffer_values = _pack(list(buffers.values()))
     return borrow
+
+
+def _pack(tensors: list[torch.Tensor]) -> list:
+    """Copies of ``tensors`` in one flat tensor per dtype and device.
+
+    One concatenation per group instead of one clone per buffer: a densenet has hundreds of buffers.
+    (Version counters cannot tell which changed: BatchNorm updates its statistics without bumping them.)
+    """
+    groups: dict = {}
+    for tensor in tensors:
+        groups.setdefault((tensor.dtype, tensor.device), []).append(tensor)
+    return [(torch.cat([t.detach().reshape(-1) for t in group]), group) for group in groups.values()]
+
+
+def _unpack(packed: list) -> None:
+    """Copy the packed values back into their tensors."""
+    for flat, group in packed:
+        for tensor, value in zip(group, flat.split([t.numel() for t in group])):
+            tensor.copy_(value.view_as(tensor))
 
 
 def _restore(borrow: Borrow) -> None:
     for state in borrow._states:
         module = state.module
-        module.training = state.training
-        for name, saved in state.hooks.items():
-            current = getattr(module, name)
+        # Through __dict__: nn.Module.__setattr__'s checks cost more than the whole restore of a plain attribute.
+        if module.training is not state.training:
+            module.__dict__["training"] = state.training
+        for name in _HOOK_DICTS:
+            current = getattr(module, name, None)
+            saved = state.hooks.get(name)
+            if current is None or (saved is None and not current):
+                continue
             current.clear()
-            current.update(saved)
-        module._is_full_backward_hook = state.full_backward_hook
+            if saved:
+                current.update(saved)
+        if getattr(module, "_is_full_backward_hook", None) is not state.full_backward_hook:
+            module.__dict__["_is_full_backward_hook"] = state.full_backward_hook
         module._parameters.clear()
         module._parameters.update(state.parameters)
         module._buffers.clear()
         module._buffers.update(state.buffers)
     with torch.no_grad():
-        for param, requires_grad in borrow._requires_grad.items():
+        for key, (param, requires_grad, grad) in borrow._parameters.items():
             if borrow._parameter_values is not None:
-                param.copy_(borrow._parameter_values[param])
-            param.requires_grad_(requires_grad)
-            param.grad = borrow._grads[param]
-        for buffer, value in borrow._buffer_values.items():
-            buffer.copy_(value)
+                param.copy_(borrow._parameter_values[key])
+            if param.requires_grad != requires_grad:
+                param.requires_grad_(requires_grad)
+            if param.grad is not grad:
+                param.grad = grad
+        _unpack(borrow._buffer_values)
 
 
 @contextmanager
@@ -129,7 +160,7 @@ def borrowed(model: nn.Module, freeze_parameters: bool = True) -> Iterator[Borro
     borrow = _snapshot(model)
     try:
         if freeze_parameters:
-            for param in borrow._requires_grad:
+            for param, _, _ in borrow._parameters.values():
                 param.requires_grad_(False)
         with torch.enable_grad():
             yield borrow

@@ -9,6 +9,7 @@ are left out.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -383,6 +384,15 @@ def functions(*categories: str, names=()) -> frozenset:
     return frozenset(entry.func for entry in _ENTRIES if entry.category in categories or entry.name in names)
 
 
+@functools.lru_cache(maxsize=None)
+def _signature(func) -> inspect.Signature | None:
+    """``inspect.signature(func)``, cached (it is slow and asked for at every intercepted call); ``None`` for builtins."""
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
 def out_of_place(func, args: tuple, kwargs: dict) -> tuple[Callable, tuple, dict]:
     """The call ``func(*args, **kwargs)`` run out of place: its out-of-place spelling and arguments.
 
@@ -393,11 +403,8 @@ def out_of_place(func, args: tuple, kwargs: dict) -> tuple[Callable, tuple, dict
     if not args and "input" in kwargs:
         kwargs = dict(kwargs)
         args = (kwargs.pop("input"),)
-    try:
-        signature = inspect.signature(base)
-    except (TypeError, ValueError):  # builtins have no Python signature, and take no ``inplace``
-        return base, tuple(args), dict(kwargs)
-    if "inplace" not in signature.parameters:
+    signature = _signature(base)
+    if signature is None or "inplace" not in signature.parameters:  # builtins take no ``inplace``
         return base, tuple(args), dict(kwargs)
     bound = signature.bind(*args, **kwargs)
     bound.arguments["inplace"] = False
@@ -406,7 +413,7 @@ def out_of_place(func, args: tuple, kwargs: dict) -> tuple[Callable, tuple, dict
 
 def bound_arguments(func, args: tuple, kwargs: dict) -> dict:
     """The arguments of a call of a Python-level function (``F.batch_norm``, ...) by name, defaults filled in."""
-    bound = inspect.signature(func).bind(*args, **kwargs)
+    bound = _signature(func).bind(*args, **kwargs)
     bound.apply_defaults()
     return bound.arguments
 
@@ -420,9 +427,8 @@ def layer_arguments(func, args: tuple, kwargs: dict) -> dict:
 
 def dropout_arguments(func, args: tuple, kwargs: dict) -> tuple[torch.Tensor, float, bool]:
     """The input, the probability and the training flag of a dropout call, whatever its spelling."""
-    try:
-        signature = inspect.signature(func)
-    except ValueError:  # torch.dropout and its relatives
+    signature = _signature(func)
+    if signature is None:  # torch.dropout and its relatives
         given = {**dict(zip(_TORCH_DROPOUT_PARAMETERS, args)), **kwargs}
         return given["input"], given["p"], given["train"]
     bound = signature.bind(*args, **kwargs)
@@ -441,7 +447,7 @@ def returns_indices(func, args: tuple, kwargs: dict) -> bool:
     if op_of(func).name.endswith("_with_indices"):
         return True
     try:
-        bound = inspect.signature(with_indices(func)).bind(*args, **kwargs)
+        bound = _signature(with_indices(func)).bind(*args, **kwargs)
     except TypeError:  # the call itself will say what is wrong with its arguments
         return False
     return bool(bound.arguments.get("return_indices", False))

@@ -55,6 +55,22 @@ def check_inputs(inputs: torch.Tensor, min_dim: int = 2) -> torch.Tensor:
     return inputs.detach()
 
 
+def check_batch(inputs, min_dim: int = 2):
+    """:func:`check_inputs` for one tensor, or for each tensor of a tuple of inputs with one batch size.
+
+    Returns the detached tensor, or a tuple of them.
+    """
+    if not isinstance(inputs, (tuple, list)):
+        return check_inputs(inputs, min_dim)
+    if not inputs:
+        raise ValueError("inputs is an empty tuple: give one tensor or a tuple of tensors (N, ...)")
+    checked = tuple(check_inputs(x, min_dim) for x in inputs)
+    sizes = [x.shape[0] for x in checked]
+    if len(set(sizes)) > 1:
+        raise ValueError(f"the inputs have different batch sizes {sizes}: every input needs one row per sample")
+    return checked
+
+
 def model_dtype(model: nn.Module) -> torch.dtype | None:
     """The floating dtype of the model's first floating parameter or buffer (``None`` if it has none)."""
     for tensor in (*model.parameters(), *model.buffers()):

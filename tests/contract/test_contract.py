@@ -492,3 +492,19 @@ def test_inference_mode_is_refused_exactly_when_the_method_needs_gradients(key, 
         with torch.inference_mode():
             maps = attribute(method, key, arch, x, target=TARGETS)
         assert_float64_close(maps, reference(key, arch))
+
+
+@pairs
+def test_multiple_inputs_is_declared_truthfully(key, arch):
+    method = build(key, model(arch), arch)
+    x = inputs(arch, N)
+    if method.multiple_inputs:
+        # A tuple of one input gives a tuple of one map, equal to the plain call; per-input settings
+        # (occlusion's windows and strides) become tuples of one.
+        settings = {k: (v,) if k in ("sliding_window_shapes", "strides") else v for k, v in per_call(key, arch).items()}
+        maps = method.attribute((x,), target=TARGETS, **settings)
+        assert isinstance(maps, tuple) and len(maps) == 1
+        assert_float64_close(maps[0], reference(key, arch))
+    else:
+        with pytest.raises(TypeError, match="explains one input tensor"):
+            attribute(method, key, arch, (x,), target=TARGETS)

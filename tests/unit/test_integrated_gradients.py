@@ -10,7 +10,7 @@ from torch import nn
 
 import nn_interpretability as nni
 from nn_interpretability.attribution.integrated_gradients import IntegratedGradients, quadrature
-from nn_interpretability.core.batching import CHUNK_ELEMENTS, chunk_size
+from nn_interpretability.core.batching import CHUNK_ELEMENTS, CPU_ROWS, chunk_size
 from toy_models import ARCHITECTURES, mnist_like_batch
 
 
@@ -97,6 +97,17 @@ def test_default_chunk_holds_at_most_chunk_elements():
     assert clean == 3  # the target is resolved on the inputs themselves
     assert max(passes) * x[0].numel() <= CHUNK_ELEMENTS
     assert sum(passes) == 10 * 3 and len(passes) == math.ceil(30 / 4)
+
+
+def test_default_chunk_holds_at_most_cpu_rows_of_small_inputs():
+    assert chunk_size(784, rows_per_copy=1) == CPU_ROWS
+    assert chunk_size(784, rows_per_copy=64) == CPU_ROWS // 64
+    assert chunk_size(784, rows_per_copy=1000) == 1
+    assert chunk_size(3 * 224 * 224, rows_per_copy=1) == 6  # the element budget binds first
+    model = _Recorder()
+    IntegratedGradients(model).attribute(torch.rand(3, 1, 4, 4), target=0, n_steps=100)
+    clean, *passes = model.batch_sizes
+    assert max(passes) == CPU_ROWS and sum(passes) == 300
 
 
 def test_internal_batch_size_bounds_every_pass():

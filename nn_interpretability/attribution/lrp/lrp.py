@@ -353,6 +353,7 @@ class LRP(Attribution):
 
     has_convergence_delta = True
     multiplies_by_inputs = True
+    multiple_inputs = True
 
     def __init__(self, model: nn.Module, rule: Rule | None = None, composite: Composite | None = None, canonizers=None):
         super().__init__(model)
@@ -384,8 +385,8 @@ class LRP(Attribution):
         return_convergence_delta : bool
             Also return ``sum(relevance) - f_c(x)`` per sample: 0 where relevance is conserved.
         """
-        x = run.inputs.detach().requires_grad_(True)
-        output, _ = self._forward(run, x)
+        xs = tuple(x.detach().requires_grad_(True) for x in run.inputs_tuple)
+        output, _ = self._forward(run, run.like(xs))
         # The relevance starts as the explained scalar spread over the output by its gradient (eq. 9.20 for a
         # logit: the one-hot times the logit), so that it sums to the scalar for every linear target.
         scalar_of = run.bind(output)
@@ -395,7 +396,7 @@ class LRP(Attribution):
             (weights,) = torch.autograd.grad(scalar.sum(), y)
         start = weights * y.detach()
         try:
-            (relevance,) = torch.autograd.grad(output, x, start, allow_unused=True)
+            relevance = torch.autograd.grad(output, xs, start, allow_unused=True)
         except RuntimeError as error:
             if "modified by an inplace operation" not in str(error):
                 raise
@@ -403,16 +404,17 @@ class LRP(Attribution):
                 "the model modifies a layer's output in place (e.g. x.clamp_(), x[...] = v), which LRP needs "
                 "for its backward pass; write the operation out of place"
             ) from error
-        if relevance is None:
+        if all(r is None for r in relevance):
             raise ValueError("the model's output does not depend on its input")
-        if not torch.isfinite(relevance).all():
+        relevance = tuple(torch.zeros_like(x) if r is None else r for r, x in zip(relevance, xs))
+        if not all(torch.isfinite(r).all() for r in relevance):
             raise RuntimeError(
                 "LRP produced non-finite relevance (a denominator vanished or overflowed); use epsilon or "
                 "stabilizer > 0 in the rules"
             )
         if return_convergence_delta:
-            return relevance, relevance.flatten(1).sum(1) - scalar.detach()
-        return relevance
+            return run.like(relevance), sum(r.flatten(1).sum(1) for r in relevance) - scalar.detach()
+        return run.like(relevance)
 
     def layer_rules(self, inputs: torch.Tensor) -> list[tuple[str, str, int | None, Rule]]:
         """The rule each layer call gets on ``inputs``: ``(name, kind, position, rule)`` in forward order.
@@ -423,7 +425,7 @@ class LRP(Attribution):
         return self._call(self._layer_rules, inputs, None, {})
 
     def _layer_rules(self, run: Run) -> list[tuple[str, str, int | None, Rule]]:
-        _, tracer = self._forward(run, run.inputs.detach().requires_grad_(True))
+        _, tracer = self._forward(run, run.like(x.detach().requires_grad_(True) for x in run.inputs_tuple))
         seen, table = set(), []
         for call in tracer.calls:
             key = (call.name, call.kind, call.position)
@@ -432,7 +434,7 @@ class LRP(Attribution):
                 table.append((call.name, call.kind, call.position, call.rule))
         return table
 
-    def _forward(self, run: Run, x: torch.Tensor) -> tuple[torch.Tensor, _Tracer]:
+    def _forward(self, run: Run, x) -> tuple[torch.Tensor, _Tracer]:
         merge = next(iter(self.canonizers), None)
         tracer = _Tracer(self.model, self.composite.stabilizer, merge)
         with intercept_activations(_pass_activation), tracer:

@@ -1,5 +1,6 @@
-"""Targets for any output (index tuples, regions, regressions, callables, every class) and
-``additional_forward_args``, against Captum on seeded float64 nets and against the methods' properties."""
+"""Any model output and any inputs: targets (index tuples, regions, regressions, callables, every class),
+tuple inputs and ``additional_forward_args``, against Captum on seeded float64 nets and against the
+methods' properties (completeness, conservation, summation-to-delta)."""
 import pytest
 import torch
 from captum.attr import DeepLift as CaptumDeepLift
@@ -247,3 +248,119 @@ def test_class_only_methods_refuse_other_targets():
     with pytest.raises(TypeError, match="CAM explains one class score per sample"):
         nni.CAM(model, "features.10", "fc").attribute(torch.rand(2, 1, 28, 28, dtype=torch.float64), target=lambda y: y[:, 0])
     assert isinstance(nni.core.targets.as_selector(None, torch.zeros(2, 10)), ClassScore)
+
+
+class _TwoInputs(nn.Module):
+    """A vector and an image, each through its own branch, concatenated: Captum's multi-input case."""
+
+    def __init__(self, bias: bool = True):
+        super().__init__()
+        torch.manual_seed(5)
+        self.vector = nn.Linear(6, 8, bias=bias)
+        self.image = nn.Conv2d(1, 2, 3, bias=bias)
+        self.head = nn.Linear(8 + 2 * 4 * 4, 3, bias=bias)
+        self.relu_vector, self.relu_image = nn.ReLU(), nn.ReLU()
+
+    def forward(self, u, v, scale=1.0):
+        features = torch.cat([self.relu_vector(self.vector(u)), self.relu_image(self.image(v)).flatten(1)], 1)
+        return self.head(features) * scale
+
+
+def _two_inputs(n=4):
+    generator = torch.Generator().manual_seed(6)
+    return (
+        torch.rand(n, 6, generator=generator, dtype=torch.float64),
+        torch.rand(n, 1, 6, 6, generator=generator, dtype=torch.float64),
+    )
+
+
+TUPLE_CAPTUM = {
+    "saliency": (lambda m: nni.Saliency(m), lambda m: CaptumSaliency(m), {}, {"abs": False}),
+    "input-x-gradient": (lambda m: nni.InputXGradient(m), lambda m: __import__("captum.attr").attr.InputXGradient(m), {}, {}),
+    "guided-backprop": (lambda m: nni.GuidedBackprop(m), lambda m: __import__("captum.attr").attr.GuidedBackprop(m), {}, {}),
+    "integrated-gradients": (
+        lambda m: nni.IntegratedGradients(m),
+        lambda m: CaptumIntegratedGradients(m),
+        {"n_steps": 9, "internal_batch_size": 7},
+        {"n_steps": 9, "internal_batch_size": 7},
+    ),
+    "deeplift": (lambda m: nni.DeepLift(m), lambda m: CaptumDeepLift(m), {}, {}),
+    "occlusion": (
+        lambda m: nni.Occlusion(m),
+        lambda m: CaptumOcclusion(m),
+        {"sliding_window_shapes": ((2,), (1, 2, 2)), "strides": ((2,), (1, 2, 2)), "perturbations_per_eval": 3},
+        {"sliding_window_shapes": ((2,), (1, 2, 2)), "strides": ((2,), (1, 2, 2)), "perturbations_per_eval": 3},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TUPLE_CAPTUM))
+def test_tuple_inputs_match_captum(name):
+    ours, theirs, kwargs, captum_kwargs = TUPLE_CAPTUM[name]
+    model = _TwoInputs().double().eval()
+    inputs = _two_inputs()
+    takes_baselines = ours(model).takes_baselines
+    if takes_baselines:
+        vector_baseline = torch.full((6,), 0.1, dtype=torch.float64)
+        kwargs = {**kwargs, "baselines": (vector_baseline, 0.0)}
+        captum_kwargs = {**captum_kwargs, "baselines": (vector_baseline.expand(4, 6), 0.0)}
+    target = [0, 1, 2, 1]
+    maps = ours(model).attribute(inputs, target=target, additional_forward_args=(2.0,), **kwargs)
+    expected = theirs(model).attribute(inputs, target=target, additional_forward_args=(2.0,), **captum_kwargs)
+    assert isinstance(maps, tuple) and len(maps) == 2
+    for ours_map, their_map, x in zip(maps, expected, inputs):
+        assert ours_map.shape == x.shape
+        torch.testing.assert_close(ours_map, their_map.double())
+
+
+def test_tuple_inputs_keep_completeness_conservation_and_summation_to_delta():
+    inputs = _two_inputs()
+    model = _TwoInputs().double().eval()
+    scores = model(*inputs).gather(1, torch.tensor([[1]] * 4)).squeeze(1)
+    maps, delta = nni.DeepLift(model).attribute(inputs, target=1, return_convergence_delta=True)
+    base = model(*(torch.zeros_like(x) for x in inputs))[:, 1]
+    torch.testing.assert_close(sum(m.flatten(1).sum(1) for m in maps), scores - base)
+    assert delta.abs().max() < 1e-10
+    _, ig_delta = nni.IntegratedGradients(model).attribute(inputs, target=1, n_steps=200, return_convergence_delta=True)
+    assert ig_delta.abs().max() < 5e-3 * scores.abs().max()  # quadrature error at the ReLU kinks
+    bias_free = _TwoInputs(bias=False).double().eval()
+    relevance = nni.LRP(bias_free, rule=Epsilon(1e-12, bias=False)).attribute(inputs, target=1)
+    torch.testing.assert_close(sum(r.flatten(1).sum(1) for r in relevance), bias_free(*inputs)[:, 1])
+
+
+def test_smoothgrad_over_tuple_inputs_is_chunking_independent_and_wraps_any_tuple_method():
+    model = _TwoInputs().double().eval()
+    inputs = _two_inputs(3)
+    maps = [
+        nni.SmoothGrad(nni.Saliency(model), nt_samples=5, internal_batch_size=size).attribute(inputs, target=1)
+        for size in (1, 2, 5)
+    ]
+    for other in maps[1:]:
+        for a, b in zip(maps[0], other):
+            torch.testing.assert_close(a, b)
+    noiseless = nni.SmoothGrad(nni.IntegratedGradients(model), nt_samples=2, stdevs=0.0).attribute(
+        inputs, target=1, n_steps=4, baselines=(0.1, 0.0)
+    )
+    plain = nni.IntegratedGradients(model).attribute(inputs, target=1, n_steps=4, baselines=(0.1, 0.0))
+    for a, b in zip(noiseless, plain):
+        torch.testing.assert_close(a, b)
+    every = nni.Saliency(model).attribute(inputs, target="all")
+    assert [tuple(m.shape) for m in every] == [(3, 3, 6), (3, 3, 1, 6, 6)]
+    torch.testing.assert_close(every[1][:, 2], nni.Saliency(model).attribute(inputs, target=2)[1])
+
+
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (lambda m, u, v: nni.Saliency(m).attribute((u, v[:2]), target=0), ValueError, r"different batch sizes \[4, 2\]"),
+        (lambda m, u, v: nni.IntegratedGradients(m).attribute((u, v), baselines=(0.0,)), ValueError, "1 entries but there are 2 inputs"),
+        (lambda m, u, v: nni.IntegratedGradients(m).attribute((u, v), baselines=torch.zeros(6)), ValueError, "give baselines as a tuple of 2"),
+        (lambda m, u, v: nni.Occlusion(m).attribute((u, v), sliding_window_shapes=(2,)), ValueError, "a tuple of 2 window shapes"),
+        (lambda m, u, v: nni.Lime(m).attribute((u, v)), TypeError, "Lime explains one input tensor"),
+        (lambda m, u, v: nni.Saliency(m).attribute(()), ValueError, "empty tuple"),
+    ],
+)
+def test_bad_tuple_inputs_are_clear_errors(call, error, match):
+    model = _TwoInputs().double().eval()
+    with pytest.raises(error, match=match):
+        call(model, *_two_inputs())
