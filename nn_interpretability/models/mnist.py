@@ -1,5 +1,6 @@
 """The MNIST models of the report: a general CNN (with or without dropout, optionally evidential),
-global-average-pooling CNNs for CAM, and the 0-vs-1 CNN of the method-agreement study."""
+global-average-pooling CNNs for CAM, and the 0-vs-1 CNN of the method-agreement study; beyond
+classification, a per-pixel digit segmenter and a rotation-angle regressor."""
 from __future__ import annotations
 
 from torch import nn
@@ -96,3 +97,42 @@ class BinaryCNN(nn.Module):
 
     def forward(self, x):
         return self.fc(self.conv(x))
+
+
+class DigitSegmenter(nn.Module):
+    """A fully convolutional net labelling every pixel with its digit, background as class ``num_classes - 1``.
+
+    3×3 convolutions with same padding and growing dilation (1, 2, 4, 8, 16, 1 by default: a receptive
+    field of 65 pixels, so every pixel sees the whole 28×28 digit) keep the resolution throughout, so
+    no pooling and upsampling are needed; a 1×1 convolution gives the ``(N, 11, 28, 28)`` class
+    scores. The hidden convolutions have no bias: a hidden unit is active only where its receptive
+    field holds ink, so no unit carries relevance its inputs cannot take, and LRP without the bias in
+    its denominators conserves a region's score exactly. ``features[-1]`` is the last hidden ReLU (a
+    Grad-CAM layer).
+    """
+
+    def __init__(self, width: int = 24, dilations: tuple[int, ...] = (1, 2, 4, 8, 16, 1), num_classes: int = 11):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = 1
+        for dilation in dilations:
+            conv = nn.Conv2d(channels, width, 3, padding=dilation, dilation=dilation, bias=False)
+            nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")  # keeps the signal's scale through the stack
+            layers += [conv, nn.ReLU()]
+            channels = width
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Conv2d(width, num_classes, 1)
+
+    def forward(self, x):
+        return self.head(self.features(x))
+
+
+class AngleRegressor(MNISTCNN):
+    """The general CNN with one output: the counter-clockwise rotation angle of a digit, in degrees ``(N, 1)``.
+
+    ``classifier[-1]`` is the output layer; the zoo trains it on normalised angles and folds the
+    scale into its weights, so the output is in degrees without a scaling step.
+    """
+
+    def __init__(self):
+        super().__init__(num_classes=1)

