@@ -198,7 +198,7 @@ class Lime(Attribution):
             raise ValueError(f"segments must have shape {(n, *inputs.shape[-2:])}, got {tuple(segments.shape)}")
         if masks is not None and len(masks) != n:
             raise ValueError(f"masks must hold one (n_samples, S) tensor per sample, got {len(masks)} for N = {n}")
-        chunk = chunk_size(inputs[0].numel(), perturbations_per_eval, "perturbations_per_eval")
+        chunk = chunk_size(inputs[0].numel(), perturbations_per_eval, "perturbations_per_eval", rows_per_copy=1, device=inputs.device)
         generator = torch.Generator(device="cpu").manual_seed(self.seed)
 
         maps, weights, intercepts = torch.zeros_like(inputs), [], []

@@ -110,7 +110,9 @@ class Occlusion(Attribution):
             raise ValueError(f"with {len(xs)} inputs, strides must be a tuple of {len(xs)} entries (or None)")
         baselines = broadcast_baselines_each(baselines, xs)
         n = run.n
-        per_pass = chunk_size(sum(x.numel() for x in xs), perturbations_per_eval, "perturbations_per_eval")
+        per_pass = chunk_size(
+            sum(x.numel() for x in xs), perturbations_per_eval, "perturbations_per_eval", rows_per_copy=n, device=xs[0].device
+        )
 
         def scores(x) -> torch.Tensor:
             out = run.forward(x)

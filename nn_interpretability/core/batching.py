@@ -19,10 +19,10 @@ from .validation import positive_int
 CHUNK_ELEMENTS = 2**20
 
 
-#: Rows (samples) one forward/backward pass may hold on the CPU when no batch size is given: past a
-#: few hundred rows CPU kernels run slower per row (caches), e.g. Integrated Gradients on the MNIST CNN
-#: takes 1.7 s at 128 path points per pass and 2.9 s at 1,337 (``benchmarks/run.py``). GPUs are
-#: bounded by :data:`CHUNK_ELEMENTS` alone.
+#: Rows (samples) one pass may hold on the CPU when no batch size is given: past a few hundred rows
+#: CPU kernels run slower per row (caches), e.g. Integrated Gradients on the MNIST CNN takes 1.6 s at
+#: 128 path points per pass and 3.6 s at 1,337, occlusion 3.7 s at 128-256 rows and 7.8 s at 1,280
+#: (``benchmarks/run.py``, ``benchmarks/ig_chunks.py``). GPUs are bounded by :data:`CHUNK_ELEMENTS` alone.
 CPU_ROWS = 128
 
 
@@ -37,7 +37,7 @@ def chunk_size(
     """Copies per pass: ``requested`` if given (validated), else as many as fit ``budget`` input elements (≥ 1).
 
     With ``rows_per_copy`` (the samples one copy holds) on a CPU ``device``, at most :data:`CPU_ROWS`
-    rows go into one pass, for passes that backpropagate.
+    rows go into one pass.
     """
     if requested is not None:
         return positive_int(requested, name)
