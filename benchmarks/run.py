@@ -121,8 +121,8 @@ def _captum_input(x: torch.Tensor) -> torch.Tensor:
 def _our_default_chunk(elements_per_copy: int, rows_per_copy: int | None = None, device=None) -> int | None:
     """What our ``None`` batching resolves to (copies per pass), or None if the package no longer says.
 
-    ``rows_per_copy`` and ``device`` reach the CPU row cap of the passes that backpropagate (IG: 1 row
-    per path point, SmoothGrad: N rows per noisy copy of the batch), where the package has one.
+    ``rows_per_copy`` and ``device`` reach the CPU row cap (IG and LIME: 1 row per path point or
+    perturbed image, SmoothGrad and occlusion: N rows per copy of the batch), where the package has one.
     """
     try:
         from nn_interpretability.core.batching import chunk_size
@@ -275,14 +275,14 @@ def _occ_inputs(case, x, t):
 def _occ_ours_effective(value, case, x):
     positions = _occlusion_positions(case, x)
     if value is None:
-        auto = _our_default_chunk(x.numel())
+        auto = _our_default_chunk(x.numel(), rows_per_copy=len(x), device=x.device)
         return "auto" if auto is None else min(auto, positions)
     return min(value, positions)
 
 
 def _lime_ours_effective(value, case, x):
     if value is None:
-        auto = _our_default_chunk(x[0].numel())
+        auto = _our_default_chunk(x[0].numel(), rows_per_copy=1, device=x.device)
         return "auto" if auto is None else min(auto, case.lime_samples)
     return min(value, case.lime_samples)
 
