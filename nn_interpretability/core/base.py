@@ -227,7 +227,7 @@ def _warn_batch_coupled(model: nn.Module) -> None:
             f"{', ...' if len(training) > 3 else ''}): each sample's map depends on the rest of the batch. "
             "Call model.eval() to explain the model as it predicts",
             BatchCoupledWarning,
-            stacklevel=3,
+            stacklevel=4,  # the caller of attribute()
         )
 
 
