@@ -87,7 +87,23 @@ class Selector:
         """This bound selector for ``k`` copy-major copies of its batch (``k * N`` samples)."""
         return _Copies(self, k)
 
+    def rows(self, start: int, stop: int, n: int) -> "Selector":
+        """This selector for samples ``start:stop`` of a split of ``n`` (see :func:`target_rows`).
+
+        A bound selector keeps its choices for those samples; an unbound one slices its per-sample
+        arguments (subclasses that have some override this) and is bound on each batch.
+        """
+        return _Rows(self, start, stop) if self.n else self
+
+    #: Each sample's output shape the selector was bound for (set by :func:`as_selector`).
+    output_shape: tuple[int, ...] | None = None
+
     def __call__(self, output: torch.Tensor, sample: torch.Tensor | None = None) -> torch.Tensor:
+        if self.output_shape is not None and tuple(output.shape[1:]) != self.output_shape:
+            raise ValueError(
+                f"the target was chosen for outputs of shape (N, {', '.join(map(str, self.output_shape))}) per batch but "
+                f"this model returns {tuple(output.shape)}"
+            )
         if sample is None:
             if output.shape[0] % self.n:
                 raise ValueError(f"an output of {output.shape[0]} rows is not whole copies of the batch of {self.n}")
@@ -112,6 +128,25 @@ class _Copies(Selector):
         return f"{self.inner!r}.copies({self.n // self.inner.n})"
 
 
+class _Rows(Selector):
+    """Samples ``start:stop`` of a bound selector: sample ``i`` of the slice is sample ``start + i``."""
+
+    def __init__(self, inner: Selector, start: int, stop: int):
+        if not 0 <= start < stop <= inner.n:
+            raise ValueError(f"rows {start}:{stop} are not samples of the batch of {inner.n} the target was chosen for")
+        self.inner, self.start, self.n, self.linear = inner, start, stop - start, inner.linear
+
+    def class_indices(self):
+        inner = self.inner.class_indices()
+        return None if inner is None else inner[self.start : self.start + self.n]
+
+    def select(self, output, sample):
+        return self.inner.select(output, sample + self.start)
+
+    def __repr__(self) -> str:
+        return f"{self.inner!r}.rows({self.start}, {self.start + self.n})"
+
+
 def _per_sample_shape(output: torch.Tensor) -> tuple[int, ...]:
     return tuple(output.shape[1:])
 
@@ -134,6 +169,9 @@ class ClassScore(Selector):
 
     def class_indices(self):
         return self.indices
+
+    def rows(self, start, stop, n):
+        return super().rows(start, stop, n) if self.n else ClassScore(target_rows(self.classes, start, stop, n))
 
     def select(self, output, sample):
         return output.gather(1, self.indices[sample].unsqueeze(1)).squeeze(1)
@@ -173,6 +211,9 @@ class OutputIndex(Selector):
         bound.n = n
         bound.columns = torch.tensor(indices, dtype=torch.long, device=output.device).reshape(n, len(shape))
         return bound
+
+    def rows(self, start, stop, n):
+        return super().rows(start, stop, n) if self.n else OutputIndex(target_rows(self.index, start, stop, n))
 
     def select(self, output, sample):
         rows = torch.arange(output.shape[0], device=output.device)
@@ -238,6 +279,13 @@ class SegmentationRegion(Selector):
         bound.n, bound.weights = n, mask.to(device=output.device, dtype=output.dtype)
         return bound
 
+    def rows(self, start, stop, n):
+        if self.n or self.mask is None:
+            return super().rows(start, stop, n)
+        mask = torch.as_tensor(self.mask)
+        per_sample = mask.dim() >= 3 and mask.shape[0] == n  # (N, H, W, ...); an (H, W) mask is shared
+        return SegmentationRegion(self.cls, mask[start:stop] if per_sample else mask)
+
     def select(self, output, sample):
         return (output[:, self.cls] * self.weights[sample]).flatten(1).sum(1)
 
@@ -264,6 +312,9 @@ class TokenScore(Selector):
         if len(tokens) != n:
             raise ValueError(f"TokenScore has {len(tokens)} tokens but the batch has N = {n} samples")
         return OutputIndex([(self.position % length, int(t)) for t in tokens]).bind(output)
+
+    def rows(self, start, stop, n):
+        return TokenScore(target_rows(self.token, start, stop, n), self.position)
 
 
 class FunctionOfOutput(Selector):
@@ -314,6 +365,12 @@ def as_selector(target, output: torch.Tensor) -> Selector:
     long as each sample's output rank (or a list of them) indexes each sample's output; a
     :class:`Selector` or any callable ``output -> (N,)`` is used as given.
     """
+    selector = _as_selector(target, output)
+    selector.output_shape = tuple(output.shape[1:])
+    return selector
+
+
+def _as_selector(target, output: torch.Tensor) -> Selector:
     if isinstance(target, Selector):
         if not target.n:
             return target.bind(output)
@@ -333,6 +390,26 @@ def as_selector(target, output: torch.Tensor) -> Selector:
     if callable(target) and not isinstance(target, torch.Tensor):
         return FunctionOfOutput(target).bind(output)
     return ClassScore(target).bind(output)
+
+
+def target_rows(target, start: int, stop: int, n: int):
+    """The target of samples ``start:stop`` of a split of ``n``, for helpers that explain a split batch by batch.
+
+    Per-sample choices (a sequence or tensor of classes, ``(N, K)`` class tensors, a list of index
+    tuples, the per-sample arguments of a :class:`Selector`) are sliced; shared ones (``None``, an int,
+    ``"all"``, one index tuple, a callable) are returned as given. A bound selector keeps its choices.
+    """
+    if isinstance(target, Selector):
+        return target.rows(start, stop, n)
+    per_sample = isinstance(target, torch.Tensor) and target.dim() >= 1
+    per_sample |= isinstance(target, (list, range)) or (
+        isinstance(target, Sequence) and not isinstance(target, (str, bytes, tuple))
+    )
+    if not per_sample:
+        return target
+    if len(target) != n:
+        raise ValueError(f"target gives {len(target)} per-sample entries but the split has N = {n} samples")
+    return target[start:stop]
 
 
 def every_class(target, output: torch.Tensor) -> torch.Tensor | None:

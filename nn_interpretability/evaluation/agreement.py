@@ -14,24 +14,9 @@ import torch
 
 from ..core.base import Target, check_inputs
 from ..core.progress import progress
+from ..core.targets import target_rows
 from ..core.validation import check_map_shape, positive_int
 from ..core.vocabulary import renamed_arguments
-
-
-def _per_sample_targets(target: Target, n: int):
-    """``target`` in a form that can be sliced per batch: None, an int, or a LongTensor of length ``n``."""
-    if target is None or (isinstance(target, int) and not isinstance(target, bool)):
-        return target
-    indices = torch.as_tensor(target)
-    if indices.is_floating_point() or indices.dtype == torch.bool:
-        raise TypeError(f"target must hold integers, got dtype {indices.dtype}")
-    if indices.dim() == 0:
-        return int(indices)
-    if indices.dim() != 1 or indices.numel() != n:
-        raise ValueError(
-            f"target must be None, an int, or give one class per sample (N = {n}), got shape {tuple(indices.shape)}"
-        )
-    return indices.long()
 
 
 @renamed_arguments(batch_size="internal_batch_size", progress="show_progress")
@@ -51,9 +36,12 @@ def compute_attributions(
         Configured methods by display name, e.g. ``{"IG": nni.IntegratedGradients(model), ...}``.
     inputs : Tensor
         The split, ``(N, ...)``.
-    target : None, int, sequence or LongTensor
-        Class per sample; ``None`` lets each method explain the predicted class (the same for all
-        methods, since they share the model).
+    target : any target of ``attribute``
+        What every method explains (see the README's table of targets): a class per sample, an index
+        tuple, a selector of :mod:`nn_interpretability.targets` or a callable; per-sample choices are
+        sliced with the batches (:func:`~nn_interpretability.core.targets.target_rows`). ``None`` lets
+        each method explain the predicted class (the same for all methods, since they share the model).
+        ``"all"`` or an ``(N, K)`` tensor gives maps ``(N, K, ...)``.
     internal_batch_size : int
         Samples per ``attribute`` call (``batch_size`` before 0.2); bounds memory (IG and DeepLIFT hold
         several copies per sample).
@@ -66,7 +54,8 @@ def compute_attributions(
     Returns
     -------
     dict of str to Tensor
-        One detached map of the shape of ``inputs`` per method, in the order of ``methods``.
+        One detached map of the shape of ``inputs`` (``(N, K, ...)`` for every-class targets) per method,
+        in the order of ``methods``.
     """
     if not isinstance(methods, Mapping) or not methods:
         raise ValueError("methods must be a non-empty dict {name: Attribution}")
@@ -80,15 +69,24 @@ def compute_attributions(
     internal_batch_size = positive_int(internal_batch_size, "internal_batch_size")
     inputs = check_inputs(inputs)
     n = inputs.shape[0]
-    targets = _per_sample_targets(target, n)
     calls = [(name, start) for name in methods for start in range(0, n, internal_batch_size)]
     batches: dict[str, list[torch.Tensor]] = {name: [] for name in methods}
     for name, start in progress(calls, "attributions", show_progress):
         stop = min(start + internal_batch_size, n)
-        batch_target = targets[start:stop] if isinstance(targets, torch.Tensor) else targets
-        out = methods[name].attribute(inputs[start:stop], target=batch_target, **attribute_kwargs.get(name, {}))
-        batches[name].append(check_map_shape(out, inputs[start:stop].shape, f"method {name!r}").detach())
+        batch = inputs[start:stop]
+        batch_target = target_rows(target, start, stop, n)
+        out = methods[name].attribute(batch, target=batch_target, **attribute_kwargs.get(name, {}))
+        batches[name].append(check_map_shape(out, _map_shape(batch, batch_target, out), f"method {name!r}").detach())
     return {name: torch.cat(maps) for name, maps in batches.items()}
+
+
+def _map_shape(batch: torch.Tensor, target, maps) -> tuple[int, ...]:
+    """The maps' shape for ``target``: the batch's, with a class axis ``K`` for every-class targets."""
+    if isinstance(target, torch.Tensor) and target.dim() == 2:
+        return (batch.shape[0], target.shape[1], *batch.shape[1:])
+    if isinstance(target, str) and isinstance(maps, torch.Tensor) and maps.dim() == batch.dim() + 1:
+        return (batch.shape[0], maps.shape[1], *batch.shape[1:])  # "all": K is the number of classes
+    return tuple(batch.shape)
 
 
 def _flat_pair(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.base import Target, check_inputs, forward_scores, resolve_target, select_target
+from ..core.base import Target, check_inputs, forward_output
+from ..core.targets import as_selector
 from ..core.batching import CHUNK_ELEMENTS, broadcast_baselines, chunk_size, chunks
 from ..core.hooks import borrowed
 from ..core.progress import progress
@@ -132,7 +133,8 @@ def deletion_insertion(
     Parameters
     ----------
     model : nn.Module
-        Classifier returning logits ``(N, C)``; borrowed, never changed.
+        Any model (a classifier's logits ``(N, C)``, a segmenter's ``(N, C, H, W)``, a regressor's
+        ``(N,)``); borrowed, never changed.
     inputs : Tensor
         Batch ``(N, ...)``. For ``(N, C, ...)`` inputs a pixel is a position over the dimensions after
         the channel: it is ranked by the attribution summed over its channels and all its channels are
@@ -140,8 +142,10 @@ def deletion_insertion(
     attributions : Tensor
         Maps of the inputs' shape, or ``(N, 1, ...)`` (e.g. Grad-CAM upsampled). Pixels are ranked by the
         signed value; pass ``attributions.abs()`` to rank by magnitude.
-    target : None, int, sequence or LongTensor
-        Class per sample; ``None`` takes the prediction on the unperturbed inputs.
+    target : any target of ``attribute``
+        What is scored (see the README's table of targets): a class per sample (``None``: the prediction
+        on the unperturbed inputs), an index tuple, a selector of :mod:`nn_interpretability.targets` or a
+        callable, chosen once on the unperturbed inputs.
     mode : {"deletion", "insertion"}
     order : {"most_relevant_first", "least_relevant_first"}
         ``"least_relevant_first"`` is the anti-ordered control: a faithful map gives the opposite curve.
@@ -154,7 +158,9 @@ def deletion_insertion(
     step_size : int, optional
         Pixels perturbed per step instead of ``steps``; the last step may be smaller.
     output : {"probability", "logit"}
-        Score plotted: the softmax probability of the target (Petsiuk et al.) or its logit.
+        Score plotted: the target of the softmax over the output's dimension 1 (Petsiuk et al.; for a
+        segmenter, per-pixel class probabilities) or of the raw output (``"logit"``; the only choice for
+        a regression output).
     internal_batch_size : int, optional
         Perturbed inputs per forward pass (``batch_size`` before 0.2); by default as many as hold
         :data:`PASS_ELEMENTS` elements (see there for speed on shared CPU cores).
@@ -189,19 +195,26 @@ def deletion_insertion(
     start_from, replace_by = (inputs, baselines) if mode == "deletion" else (baselines, inputs)
 
     def score(x: torch.Tensor) -> torch.Tensor:
-        logits = forward_scores(model, x)
-        return logits.softmax(1) if output == "probability" else logits
+        raw = forward_output(model, x, n)
+        if output == "logit":
+            return raw
+        if raw.dim() < 2 or raw.shape[1] < 2:
+            raise ValueError(
+                f"output='probability' needs class scores along dimension 1; the model returns {(n, *raw.shape[1:])}: "
+                "give output='logit' to score the raw output"
+            )
+        return raw.softmax(1)
 
     scores = torch.empty(n * s, dtype=inputs.dtype, device=inputs.device)
     with borrowed(model), torch.no_grad():
-        indices = resolve_target(target, forward_scores(model, inputs))
+        selector = as_selector(target, score(inputs))
         # Row j of the flattened (N, S) curve table is step j % S of sample j // S.
         for block in progress(chunks(n * s, chunk), mode, show_progress):
             j = torch.arange(block.start, block.stop, device=inputs.device)
             sample, step = j // s, j % s
             perturbed = (ranks[sample] < counts[step].unsqueeze(1)).view(mask_shape)
             x = torch.where(perturbed, replace_by[sample], start_from[sample])
-            scores[block.start : block.stop] = select_target(score(x), indices[sample])
+            scores[block.start : block.stop] = selector.select(score(x), sample)
     scores = scores.view(n, s)
     fractions = counts.to(inputs.dtype) / pixels
     return FaithfulnessCurve(

@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..core.base import Target, check_inputs, forward_scores, resolve_target, select_target
+from ..core.base import Target, check_inputs, forward_output
+from ..core.targets import Selector, as_selector
 from ..core.hooks import borrowed
 from ..core.validation import check_map_shape
 from ..models.textbook import xor_network
@@ -139,17 +140,17 @@ def _explain(factory: Factory, model: nn.Module, inputs, target, attribute_kwarg
     return check_map_shape(maps, inputs.shape, "the method").detach()
 
 
-def _scores(model: nn.Module, inputs: torch.Tensor, target: Target) -> tuple[torch.Tensor, torch.Tensor]:
-    """The explained class per sample and its logit ``f_c(x)``."""
+def _scores(model: nn.Module, inputs: torch.Tensor, target: Target) -> tuple[Selector, torch.Tensor]:
+    """What is explained, chosen once (any target of ``attribute``), and its value per sample ``f(x)``."""
     with borrowed(model), torch.no_grad():
-        output = forward_scores(model, inputs)
-        indices = resolve_target(target, output)
-        return indices, select_target(output, indices)
+        output = forward_output(model, inputs)
+        selector = as_selector(target, output)
+        return selector, selector(output)
 
 
-def _score_of(model: nn.Module, inputs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
+def _score_of(model: nn.Module, inputs: torch.Tensor, selector: Selector) -> torch.Tensor:
     with borrowed(model), torch.no_grad():
-        return select_target(forward_scores(model, inputs), indices)
+        return selector(forward_output(model, inputs))
 
 
 def _defaults(model, inputs, build: Callable[[], tuple], what: str) -> tuple:
@@ -194,9 +195,9 @@ def completeness(
     """
     model, inputs = _defaults(model, inputs, _textbook_case, "completeness")
     baselines = _as_batch(baselines, inputs, "baselines")
-    indices, output = _scores(model, inputs, target)
-    difference = output - _score_of(model, baselines, indices)
-    maps = _explain(method_factory, model, inputs, indices, attribute_kwargs, baselines)
+    selector, output = _scores(model, inputs, target)
+    difference = output - _score_of(model, baselines, selector)
+    maps = _explain(method_factory, model, inputs, selector, attribute_kwargs, baselines)
     value = _relative(maps.flatten(1).sum(1) - difference, difference, "f(x) - f(x')")
     return PropertyResult("completeness", value, value <= tolerance, tolerance)
 
@@ -216,8 +217,8 @@ def conservation(
     ``baselines`` run with their defaults. Default case as in :func:`completeness`, ``f_1 = 1.5``.
     """
     model, inputs = _defaults(model, inputs, _textbook_case, "conservation")
-    indices, output = _scores(model, inputs, target)
-    maps = _explain(method_factory, model, inputs, indices, attribute_kwargs)
+    selector, output = _scores(model, inputs, target)
+    maps = _explain(method_factory, model, inputs, selector, attribute_kwargs)
     value = _relative(maps.flatten(1).sum(1) - output, output, "f(x)")
     return PropertyResult("conservation", value, value <= tolerance, tolerance)
 
@@ -249,11 +250,11 @@ def sensitivity_a(
     differs = (inputs != baselines).flatten(1)
     if not bool((differs.sum(1) == 1).all()):
         raise ValueError("sensitivity (a) needs every input to differ from its baseline in exactly one feature")
-    indices, output = _scores(model, inputs, target)
-    difference = output - _score_of(model, baselines, indices)
+    selector, output = _scores(model, inputs, target)
+    difference = output - _score_of(model, baselines, selector)
     if bool((difference == 0).any()):
         raise ValueError("sensitivity (a) needs inputs whose output differs from the baseline's")
-    maps = _explain(method_factory, model, inputs, indices, attribute_kwargs, baselines)
+    maps = _explain(method_factory, model, inputs, selector, attribute_kwargs, baselines)
     feature = differs.float().argmax(1, keepdim=True)
     value = float((maps.flatten(1).gather(1, feature).squeeze(1).abs() / difference.abs()).min())
     return PropertyResult("sensitivity_a", value, value > tolerance, tolerance)
@@ -285,14 +286,14 @@ def sensitivity_b(
     size = inputs[0].numel()
     if features.numel() == 0 or bool(((features < 0) | (features >= size)).any()):
         raise ValueError(f"feature must index the flattened sample (0..{size - 1}), got {feature!r}")
-    indices, output = _scores(model, inputs, target)
+    selector, output = _scores(model, inputs, target)
     moved = inputs.flatten(1).clone()
     moved[:, features] += 1.0
-    if not torch.allclose(_score_of(model, moved.view_as(inputs), indices), output):
+    if not torch.allclose(_score_of(model, moved.view_as(inputs), selector), output):
         raise ValueError(
             f"the model's output depends on feature {feature!r}, which sensitivity (b) needs to be a dummy"
         )
-    maps = _explain(method_factory, model, inputs, indices, attribute_kwargs).flatten(1).abs()
+    maps = _explain(method_factory, model, inputs, selector, attribute_kwargs).flatten(1).abs()
     dummy, total = maps[:, features.to(maps.device)].sum(1), maps.sum(1)
     value = float(torch.where(total > 0, dummy / total.clamp(min=torch.finfo(total.dtype).tiny), 0.0).max())
     return PropertyResult("sensitivity_b", value, value <= tolerance, tolerance)
@@ -321,11 +322,15 @@ def implementation_invariance(
         raise ValueError(f"models must be a pair of functionally equal networks, got {len(models)}")
     inputs = check_inputs(inputs)
     f, g = models
-    indices, output = _scores(f, inputs, target)
-    if not torch.allclose(_score_of(g, inputs, indices), output):
+    selector, output = _scores(f, inputs, target)
+    try:
+        equal = torch.allclose(_score_of(g, inputs, selector), output)
+    except ValueError as error:  # outputs of another shape
+        raise ValueError(f"the two models are not functionally equal: {error}") from error
+    if not equal:
         raise ValueError("the two models give different outputs on inputs: they are not functionally equal")
-    maps_f = _explain(method_factory, f, inputs, indices, attribute_kwargs)
-    maps_g = _explain(method_factory, g, inputs, indices, attribute_kwargs)
+    maps_f = _explain(method_factory, f, inputs, selector, attribute_kwargs)
+    maps_g = _explain(method_factory, g, inputs, selector, attribute_kwargs)
     scale = float(torch.maximum(maps_f.abs().max(), maps_g.abs().max()))
     value = float((maps_f - maps_g).abs().max()) / scale if scale > 0 else 0.0
     return PropertyResult("implementation_invariance", value, value <= tolerance, tolerance)
@@ -376,9 +381,9 @@ def continuity(
     step = (eps * inputs.flatten(1).norm(dim=1, keepdim=True) * direction / length).view_as(inputs)
     if bool((step == 0).flatten(1).all(1).any()):
         raise ValueError("continuity needs non-zero inputs: the perturbation is relative to ‖x‖")
-    indices, _ = _scores(model, inputs, target)
-    plus = _explain(method_factory, model, inputs + step, indices, attribute_kwargs).flatten(1)
-    minus = _explain(method_factory, model, inputs - step, indices, attribute_kwargs).flatten(1)
+    selector, _ = _scores(model, inputs, target)
+    plus = _explain(method_factory, model, inputs + step, selector, attribute_kwargs).flatten(1)
+    minus = _explain(method_factory, model, inputs - step, selector, attribute_kwargs).flatten(1)
     scale = torch.maximum(plus.norm(dim=1), minus.norm(dim=1))
     change = (plus - minus).norm(dim=1) / scale.clamp(min=torch.finfo(scale.dtype).tiny)
     value = float((change / (2 * eps)).max())

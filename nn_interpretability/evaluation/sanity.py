@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..core.base import Target, check_inputs, forward_scores, resolve_target
+from ..core.base import Target, check_inputs, forward_output
+from ..core.targets import Selector, as_selector
 from ..core.hooks import borrowed
 from ..core.progress import progress
 from ..core.validation import check_map_shape
@@ -154,20 +155,27 @@ class SanityResult:
         The randomised modules in randomisation order: step ``k`` has layers ``0..k`` randomised.
     similarity : dict of str to Tensor
         ``(L, N)`` per measure: the similarity of sample ``n``'s map after step ``k`` to its original map.
-    target : Tensor
-        ``(N,)``: the explained class of every sample, the same for all steps.
+    target : Tensor or Selector
+        ``(N,)``: the explained class of every sample, the same for all steps; for targets that are not
+        classes, the bound selector (:mod:`nn_interpretability.targets`) every step explains.
     maps : Tensor or None
         ``(L + 1, N, ...)`` when asked for: the original maps, then those after every step.
     """
 
     layers: list[str]
     similarity: dict[str, torch.Tensor]
-    target: torch.Tensor
+    target: torch.Tensor | Selector
     maps: torch.Tensor | None = None
 
     def mean(self) -> dict[str, torch.Tensor]:
         """The mean similarity over samples after every step, ``(L,)`` per measure (NaN samples left out)."""
         return {name: values.nanmean(1) for name, values in self.similarity.items()}
+
+
+def _explained(selector: Selector) -> torch.Tensor | Selector:
+    """The classes ``(N,)`` a class selector chose, or the selector itself for other targets."""
+    classes = selector.class_indices()
+    return selector if classes is None else classes
 
 
 @renamed_arguments(progress="show_progress")
@@ -198,9 +206,10 @@ def cascading_randomization(
         ``lambda m: nni.IntegratedGradients(m)``; called once per model.
     inputs : Tensor
         Batch ``(N, ...)``; ``"ssim"`` needs images ``(N, C, H, W)``.
-    target : None, int, sequence or LongTensor
-        Classes to explain. ``None``: the trained model's predicted class, kept for every randomised
-        model (whose own predictions are arbitrary).
+    target : any target of ``attribute``
+        What to explain (classes, an index tuple, a selector of :mod:`nn_interpretability.targets` or a
+        callable). ``None``: the trained model's predicted class, kept for every randomised model
+        (whose own predictions are arbitrary).
     layers : sequence of str, optional
         Module names (as in ``model.named_modules()``) in randomisation order. Default: every module that
         holds parameters, from the output layer down (:func:`parameter_layers`).
@@ -244,10 +253,10 @@ def cascading_randomization(
         raise ValueError("there is no layer to randomise: the model has no parameters")
     kwargs = dict(attribute_kwargs or {})
     with borrowed(model), torch.no_grad():
-        indices = resolve_target(target, forward_scores(model, inputs))
+        selector = as_selector(target, forward_output(model, inputs))
 
     def explain(network: nn.Module) -> torch.Tensor:
-        maps = method_factory(network).attribute(inputs, target=indices, **kwargs)
+        maps = method_factory(network).attribute(inputs, target=selector, **kwargs)
         return check_map_shape(maps, inputs.shape, "the method").detach()
 
     original = explain(model)
@@ -263,5 +272,5 @@ def cascading_randomization(
         if return_maps:
             kept.append(maps)
     return SanityResult(
-        layers=order, similarity=scores, target=indices, maps=torch.stack(kept) if return_maps else None
+        layers=order, similarity=scores, target=_explained(selector), maps=torch.stack(kept) if return_maps else None
     )

@@ -29,6 +29,7 @@ from torch import nn
 
 from ..attribution.integrated_gradients import quadrature
 from ..core.base import Attribution, BatchCoupledWarning, Run, Target, forward_scores, resolve_target
+from ..core.targets import ClassScore
 from ..core.batching import broadcast_baselines, repeat_per_sample, standard_normal_copies, value_range_sigma
 from ..core.hooks import borrowed
 from ..core.validation import check_inputs, check_map_shape, non_negative_number, positive_int
@@ -393,9 +394,10 @@ class MultiPassAttribution(Attribution):
         ----------
         inputs : Tensor
             Batch ``(N, ...)``.
-        target : None, int, sequence or LongTensor
-            Class per sample; ``None`` explains the class of the MC-dropout predictive mean (over the
-            same passes) in every pass.
+        target : any target of ``attribute``
+            What every pass explains (a class per sample, an index tuple, a selector of
+            :mod:`nn_interpretability.targets`, a callable); ``None`` on a classifier explains the class
+            of the MC-dropout predictive mean (over the same passes) in every pass.
         show_progress : bool, optional
             A progress bar over the calls of the method; ``None`` shows it in a terminal or notebook
             only, when there are many.
@@ -404,16 +406,19 @@ class MultiPassAttribution(Attribution):
             of Integrated Gradients); tensors of shape ``(N, ...)`` are repeated with the copies.
         """
         inputs = run.inputs
-        prediction = mc_dropout_predict(
-            self.model,
-            inputs,
-            self.passes,
-            internal_batch_size=self.internal_batch_size,
-            functional_dropout=self.functional_dropout,
-            show_progress=show_progress,
-            seed=self.seed,
-        )
-        indices = run.resolve(prediction.mean)
+        selector = run.selector
+        if isinstance(selector, ClassScore) and selector.classes is None:
+            # The predicted class is that of the MC-dropout predictive mean, not of one stochastic forward.
+            prediction = mc_dropout_predict(
+                self.model,
+                inputs,
+                self.passes,
+                internal_batch_size=self.internal_batch_size,
+                functional_dropout=self.functional_dropout,
+                show_progress=show_progress,
+                seed=self.seed,
+            )
+            selector = ClassScore(prediction.mean.argmax(1)).bind(prediction.mean)
         n, sample_shape = inputs.shape[0], inputs.shape[1:]
         total = torch.zeros_like(inputs)
         with fixed_dropout_masks(self.model, self.functional_dropout, self.seed) as masks:
@@ -422,7 +427,7 @@ class MultiPassAttribution(Attribution):
                 k = stop - start
                 masks.select(torch.arange(start, stop).repeat_interleave(n))
                 copies = inputs.repeat(k, *[1] * len(sample_shape))
-                maps = _explain(self.method, copies, indices.repeat(k), repeat_per_sample(kwargs, n, k, inputs))
+                maps = _explain(self.method, copies, selector.copies(k), repeat_per_sample(kwargs, n, k, inputs))
                 total += maps.view(k, *inputs.shape).sum(0)
         return total / self.passes
 

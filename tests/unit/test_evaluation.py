@@ -131,7 +131,7 @@ def test_compute_attributions_batches_and_slices_targets():
         assert batched[name].shape == x.shape
         torch.testing.assert_close(batched[name], whole[name])
     torch.testing.assert_close(batched["saliency"], nni.Saliency(model).attribute(x, target=target))
-    with pytest.raises(ValueError, match="one class per sample"):
+    with pytest.raises(ValueError, match="target gives 2 per-sample entries but the split has N = 5"):
         compute_attributions(methods, x, target=[1, 2])
     with pytest.raises(ValueError, match="not given"):
         compute_attributions(methods, x, attribute_kwargs={"lrp": {}})
