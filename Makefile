@@ -30,6 +30,7 @@ notebooks: $(STAMP)
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/workloads.py
+	$(BIN)/python benchmarks/every_class.py
 
 clean:
 	rm -rf reports/executed reports/html reports/figures reports/index.html

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..core.activations import FUSED, intercept_activations
 from ..core.ops import fused_message
 from ..core.base import Attribution, Run
-from ..core.batching import broadcast_baselines_each
+from ..core.batching import broadcast_baselines_each, chunk_size, chunks
 from ..core.registry import register_method
 from ..core.vocabulary import renamed_arguments
 
@@ -17,9 +18,37 @@ def target_gradient(run: Run, x: tuple[torch.Tensor, ...] | None = None) -> tupl
 
     The scores of the batch are summed before one backward pass; since samples do not interact in a
     model in eval mode, row ``i`` of the result is ``d f_{c_i}(x_i) / d x_i``. One gradient per input.
+    For every class (``target="all"`` or ``(N, K)`` classes) the gradients are ``(N, K, ...)``: one
+    forward, then the K backward passes batched (:func:`_every_class_gradient`).
     """
     xs = tuple(t.detach().requires_grad_(True) for t in (run.inputs_tuple if x is None else x))
-    return torch.autograd.grad(run.select(run.forward(run.like(xs))).sum(), xs)
+    output = run.forward(run.like(xs))
+    if run.every_class:
+        return _every_class_gradient(output, run.classes_of(output), xs)
+    return torch.autograd.grad(run.select(output).sum(), xs)
+
+
+def _every_class_gradient(output: torch.Tensor, classes: torch.Tensor, xs: tuple) -> tuple[torch.Tensor, ...]:
+    """``d f_{c_ik}(x_i) / d x_i`` for the classes ``(N, K)``, as ``(N, K, ...)`` per input.
+
+    One backward of a one-hot seed per column, vectorised over the columns
+    (``autograd.grad(..., is_grads_batched=True)``, i.e. ``vmap`` over the backward pass), as many
+    columns at once as hold :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` gradient elements.
+    """
+    n, k = classes.shape
+    blocks = list(chunks(k, chunk_size(sum(x.numel() for x in xs), None)))
+    parts = []
+    for i, columns in enumerate(blocks):
+        seeds = F.one_hot(classes[:, columns.start : columns.stop].T, output.shape[1]).to(output.dtype)
+        parts.append(
+            torch.autograd.grad(output, xs, grad_outputs=seeds, is_grads_batched=True, retain_graph=i < len(blocks) - 1)
+        )
+    return tuple(torch.cat(column).movedim(0, 1) for column in zip(*parts))
+
+
+def per_class(run: Run, x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``(N, ...)`` broadcastable against maps ``(N, K, ...)`` when every class is explained."""
+    return x.unsqueeze(1) if run.every_class else x
 
 
 @register_method("saliency")
@@ -31,6 +60,7 @@ class Saliency(Attribution):
     """
 
     multiple_inputs = True
+    explains_every_class = True
 
     def _attribute(self, run: Run, abs: bool = False) -> torch.Tensor:
         """Return ``d f_c / d x`` with the shape of ``inputs``; ``abs=True`` gives its magnitude."""
@@ -47,10 +77,11 @@ class InputXGradient(Attribution):
 
     multiplies_by_inputs = True
     multiple_inputs = True
+    explains_every_class = True
 
     def _attribute(self, run: Run) -> torch.Tensor:
         """Return ``x ∘ ∂f_c/∂x`` with the shape of ``inputs``."""
-        return run.like(x * g for x, g in zip(run.inputs_tuple, target_gradient(run)))
+        return run.like(per_class(run, x) * g for x, g in zip(run.inputs_tuple, target_gradient(run)))
 
 
 @register_method("simple-taylor")
@@ -75,6 +106,7 @@ class SimpleTaylor(Attribution):
     takes_baselines = True
     multiplies_by_inputs = True
     multiple_inputs = True
+    explains_every_class = True
 
     @renamed_arguments(root="baselines")
     def __init__(self, model: nn.Module, baselines=None):
@@ -86,10 +118,12 @@ class SimpleTaylor(Attribution):
         baselines = self.baselines if baselines is None else baselines
         xs = run.inputs_tuple
         if baselines is None:
-            return run.like(x * g for x, g in zip(xs, target_gradient(run)))
+            return run.like(per_class(run, x) * g for x, g in zip(xs, target_gradient(run)))
         roots = tuple(root.contiguous() for root in broadcast_baselines_each(baselines, xs))
-        run.selector  # the target chosen on x (e.g. its predicted class), not on the root point
-        return run.like(g * (x - root) for g, x, root in zip(target_gradient(run, roots), xs, roots))
+        if not run.every_class:
+            run.selector  # the target chosen on x (e.g. its predicted class), not on the root point
+        gradients = target_gradient(run, roots)
+        return run.like(g * per_class(run, x - root) for g, x, root in zip(gradients, xs, roots))
 
     def __repr__(self) -> str:
         return f"SimpleTaylor({type(self.model).__name__}, baselines={self.baselines!r})"
@@ -153,6 +187,7 @@ class GuidedBackprop(Attribution):
     """
 
     multiple_inputs = True
+    explains_every_class = True
 
     def _attribute(self, run: Run) -> torch.Tensor:
         """Return the guided gradient of each sample's target score, with the shape of ``inputs``."""
@@ -192,6 +227,7 @@ class Deconvolution(Attribution):
     """
 
     multiple_inputs = True
+    explains_every_class = True
 
     def _attribute(self, run: Run) -> torch.Tensor:
         """Return the deconvolution signal at the input for each sample's target score."""

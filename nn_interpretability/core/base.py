@@ -149,11 +149,22 @@ class Run:
 
         Only methods with ``explains_every_class`` see such targets; they return maps ``(N, K, ...)``.
         """
-        if not _is_every_class(self._spec):
+        if not self.every_class:
             return None
         if self._classes is None:
             with torch.no_grad():
-                self._classes = every_class(self._spec, self.forward(self.inputs))
+                self.classes_of(self.forward(self.inputs))
+        return self._classes
+
+    @property
+    def every_class(self) -> bool:
+        """Whether the target asks for every class (``"all"`` or an ``(N, K)`` tensor); no forward runs."""
+        return _is_every_class(self._spec)
+
+    def classes_of(self, output: torch.Tensor) -> torch.Tensor:
+        """:attr:`classes`, chosen once from ``output``'s first ``N`` rows (the batch's output)."""
+        if self._classes is None:
+            self._classes = every_class(self._spec, output[: self.n].detach())
         return self._classes
 
     def bind(self, output: torch.Tensor) -> Selector:

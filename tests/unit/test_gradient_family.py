@@ -96,3 +96,22 @@ def test_guided_backprop_on_sigmoid_scales_the_rectified_signal_by_the_derivativ
 def test_simple_taylor_root_shape_is_checked():
     with pytest.raises(ValueError, match="baselines of shape"):
         nni.SimpleTaylor(ARCHITECTURES["mnist_cnn"](), baselines=torch.zeros(3, 3)).attribute(mnist_like_batch(2))
+
+
+@pytest.mark.parametrize("name", ["saliency", "input-x-gradient", "simple-taylor", "guided-backprop", "deconvolution"])
+def test_every_class_is_one_forward_and_equals_one_call_per_class(name):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(), nn.Flatten(), nn.Linear(3 * 36, 5)).double().eval()
+    x = torch.rand(4, 1, 8, 8, dtype=torch.float64)
+    method = nni.get_method(name, model)
+    forwards = []
+    handle = model.register_forward_hook(lambda module, args, out: forwards.append(out.shape[0]))
+    try:
+        maps = method.attribute(x, target="all")
+    finally:
+        handle.remove()
+    assert forwards == [4], "every class must come from one forward of the batch"
+    expected = torch.stack([method.attribute(x, target=c) for c in range(5)], 1)
+    torch.testing.assert_close(maps, expected, rtol=0, atol=0)
+    chosen = torch.tensor([[4, 0], [1, 1], [2, 3], [0, 4]])
+    torch.testing.assert_close(method.attribute(x, target=chosen), expected[torch.arange(4)[:, None], chosen])
