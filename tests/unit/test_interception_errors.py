@@ -62,13 +62,30 @@ def _x(n: int = 2) -> torch.Tensor:
     return torch.randn(n, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("kind", FUSED)
+# Methods that write attention out as its separate operations (core/attention.py) and explain those.
+ATTENTION_WRITTEN_OUT = {"LRP"}
+_ATTENTION = ("mha", "sdpa")
+
+
+@pytest.mark.parametrize(
+    "kind, method",
+    [(k, m) for k in FUSED for m in METHODS if not (k in _ATTENTION and m in ATTENTION_WRITTEN_OUT)],
+)
 def test_fused_kernels_are_a_clear_error(kind, method):
     model = seeded(lambda: _Sequence(kind))
     before = _state(model)
     with pytest.raises(NotImplementedError, match=f"{FUSED[kind]}, so {method} cannot modify them.*Saliency"):
         METHODS[method](model).attribute(_x(), target=0)
+    assert_same_state(before, _state(model))
+
+
+@pytest.mark.parametrize("method", sorted(ATTENTION_WRITTEN_OUT))
+@pytest.mark.parametrize("kind", _ATTENTION)
+def test_fused_attention_is_written_out_for_the_methods_that_explain_it(kind, method):
+    model = seeded(lambda: _Sequence(kind))
+    before = _state(model)
+    maps = METHODS[method](model).attribute(_x(), target=0)
+    assert maps.shape == (2, 12) and torch.isfinite(maps).all() and maps.abs().sum() > 0
     assert_same_state(before, _state(model))
 
 

@@ -196,26 +196,26 @@ def test_dropout_in_train_mode_passes_relevance_through():
     torch.testing.assert_close(delta, torch.zeros(2, dtype=torch.float64), atol=1e-10, rtol=0)
 
 
-class WithLayerNorm(nn.Module):
+class WithInstanceNorm(nn.Module):
     def __init__(self):
         super().__init__()
-        self.fc1 = nn.Linear(6, 5)
-        self.norm = nn.LayerNorm(5)
-        self.fc2 = nn.Linear(5, 3)
+        self.fc1 = nn.Linear(6, 10)
+        self.norm = nn.InstanceNorm1d(2, affine=True)
+        self.fc2 = nn.Linear(10, 3)
 
     def forward(self, x):
-        return self.fc2(torch.relu(self.norm(self.fc1(x))))
+        return self.fc2(torch.relu(self.norm(self.fc1(x).view(-1, 2, 5))).flatten(1))
 
 
 def test_unsupported_layer_names_the_module_and_how_to_map_it():
-    model = seeded(WithLayerNorm)
+    model = seeded(WithInstanceNorm)
     x = torch.rand(2, 6, dtype=torch.float64)
     before = _state(model)
-    with pytest.raises(ValueError, match=r"module 'norm' \(LayerNorm\).*Composite\(\{'norm': Pass\(\)\}"):
+    with pytest.raises(ValueError, match=r"module 'norm' \(InstanceNorm1d\).*Composite\(\{'norm': Pass\(\)\}"):
         LRP(model, rule=Epsilon()).attribute(x)
     assert_same_state(before, _state(model))
-    with pytest.raises(ValueError, match=r"'norm' \(LayerNorm\) calls layer_norm, which only Pass\(\) can handle"):
-        LRP(model, composite=Composite({nn.LayerNorm: Epsilon()}, default=Epsilon())).attribute(x)
+    with pytest.raises(ValueError, match=r"'norm' \(InstanceNorm1d\) calls instance_norm, which only Pass\(\) can handle"):
+        LRP(model, composite=Composite({nn.InstanceNorm1d: Epsilon()}, default=Epsilon())).attribute(x)
     mapped = LRP(model, composite=Composite({"norm": Pass()}, default=Epsilon(0.0, bias=False), stabilizer=0.0))
     _, delta = mapped.attribute(x, target=1, return_convergence_delta=True)
     torch.testing.assert_close(delta, torch.zeros(2, dtype=torch.float64), atol=1e-12, rtol=0)
@@ -235,10 +235,10 @@ class Gated(nn.Module):
 
     def forward(self, x):
         h = self.fc(x)
-        return h * torch.sigmoid(h) if self.ending == "gate" else torch.softmax(h, dim=1)
+        return h / (1 + h.abs()) if self.ending == "ratio" else torch.log_softmax(h, dim=1)
 
 
-@pytest.mark.parametrize("ending, match", [("gate", "product of two activations"), ("softmax", "remove a final softmax")])
+@pytest.mark.parametrize("ending, match", [("ratio", "quotient of two activations"), ("log_softmax", "remove a final softmax")])
 def test_operations_without_a_rule_raise(ending, match):
     model = seeded(lambda: Gated(ending))
     with pytest.raises(NotImplementedError, match=match):
@@ -369,6 +369,6 @@ def test_names_resolve_at_the_top_level_and_in_the_registry():
 
 
 def test_normalisation_without_parameters_is_refused_not_passed_as_a_gradient():
-    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 4), nn.LayerNorm(4, elementwise_affine=False), nn.Linear(4, 3))
-    with pytest.raises(NotImplementedError, match="no rule for layer_norm \\(a normalisation without parameters\\)"):
+    model = nn.Sequential(nn.Linear(4, 4), nn.Unflatten(1, (2, 2)), nn.InstanceNorm1d(2), nn.Flatten(), nn.Linear(4, 3))
+    with pytest.raises(NotImplementedError, match="no rule for instance_norm \\(a normalisation without parameters\\)"):
         LRP(model.double()).attribute(torch.rand(2, 4, dtype=torch.float64))

@@ -23,6 +23,10 @@ from torch import nn
 
 from .rules import AlphaBeta, Epsilon, Flat, Gamma, Pass, Rule, ZBox, ZPlus, _check_stabilizer
 
+#: How attention is explained: AttnLRP (Achtibat et al. 2024) or the conservative propagation of Ali et al.
+#: 2022 (CP-LRP: attention weights taken as constants).
+ATTENTION_RULES = ("attnlrp", "conservative")
+
 #: Module types whose calls are layer positions (their ``forward`` is ``F.linear`` / ``F.convNd``).
 LINEAR_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
 
@@ -73,14 +77,24 @@ class Composite:
         Rule for every linear or convolutional layer that no key matches.
     stabilizer : float
         Stabiliser of the sum rule ``R_i = x_i R / sum_k x_k`` used for average pooling, sums and
-        residual additions (0 conserves relevance exactly).
+        residual additions (0 conserves relevance exactly), and of the product, softmax and
+        normalisation rules.
+    attention : {"attnlrp", "conservative"}
+        Products of two activations and softmax: AttnLRP's uniform and softmax rules (Achtibat et al.
+        2024), or CP-LRP (Ali et al. 2022), which takes the attention weights (softmax outputs) as
+        constants in their product with the values, so that q and k get no relevance.
 
     Examples
     --------
     >>> composite = Composite({0: ZBox(0.0, 1.0), nn.Conv2d: Gamma(0.25), -1: Epsilon(0)}, default=Epsilon(0.25))
     """
 
-    def __init__(self, rules: Mapping | None = None, default: Rule | None = None, stabilizer: float = 1e-6):
+    def __init__(
+        self, rules: Mapping | None = None, default: Rule | None = None, stabilizer: float = 1e-6, attention: str = "attnlrp"
+    ):
+        if attention not in ATTENTION_RULES:
+            raise ValueError(f"attention must be one of {ATTENTION_RULES}, got {attention!r}")
+        self.attention = attention
         self.rules = dict(rules or {})
         for key, rule in self.rules.items():
             _check_key(key)
@@ -157,8 +171,8 @@ class EpsilonGammaBox(Composite):
         User keys (as in :class:`Composite`) that take precedence over the composite's choices.
     """
 
-    def __init__(self, low, high, epsilon=1e-6, gamma=0.25, stabilizer=1e-6, bias=True, rules=None):
-        super().__init__(rules, stabilizer=stabilizer)
+    def __init__(self, low, high, epsilon=1e-6, gamma=0.25, stabilizer=1e-6, bias=True, rules=None, attention="attnlrp"):
+        super().__init__(rules, stabilizer=stabilizer, attention=attention)
         self.box = ZBox(low, high, stabilizer)
         self.gamma = Gamma(gamma, stabilizer, bias)
         self.epsilon = Epsilon(epsilon, bias)
@@ -185,8 +199,8 @@ class EpsilonPlusFlat(Composite):
         User keys that take precedence over the composite's choices.
     """
 
-    def __init__(self, epsilon=1e-6, stabilizer=1e-6, bias=True, rules=None):
-        super().__init__(rules, stabilizer=stabilizer)
+    def __init__(self, epsilon=1e-6, stabilizer=1e-6, bias=True, rules=None, attention="attnlrp"):
+        super().__init__(rules, stabilizer=stabilizer, attention=attention)
         self.flat = Flat(stabilizer)
         self.plus = ZPlus(stabilizer, bias)
         self.epsilon = Epsilon(epsilon, bias)
@@ -212,8 +226,8 @@ class EpsilonAlpha2Beta1(Composite):
         User keys that take precedence over the composite's choices.
     """
 
-    def __init__(self, epsilon=1e-6, stabilizer=1e-6, bias=True, rules=None):
-        super().__init__(rules, stabilizer=stabilizer)
+    def __init__(self, epsilon=1e-6, stabilizer=1e-6, bias=True, rules=None, attention="attnlrp"):
+        super().__init__(rules, stabilizer=stabilizer, attention=attention)
         self.alpha_beta = AlphaBeta(2.0, 1.0, stabilizer, bias)
         self.epsilon = Epsilon(epsilon, bias)
 
@@ -248,8 +262,8 @@ class ReportComposite(Composite):
         User keys that take precedence over the composite's choices.
     """
 
-    def __init__(self, low, high, epsilon=0.25, alpha=2.0, beta=1.0, stabilizer=1e-6, bias=True, rules=None):
-        super().__init__(rules, stabilizer=stabilizer)
+    def __init__(self, low, high, epsilon=0.25, alpha=2.0, beta=1.0, stabilizer=1e-6, bias=True, rules=None, attention="attnlrp"):
+        super().__init__(rules, stabilizer=stabilizer, attention=attention)
         self.box = ZBox(low, high, stabilizer)
         self.parts = (AlphaBeta(alpha, beta, stabilizer, bias), Epsilon(epsilon, bias), Epsilon(0.0, bias))
 

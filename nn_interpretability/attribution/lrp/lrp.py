@@ -16,9 +16,20 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
 - eval-mode ``F.batch_norm``: folded into the layer whose output it normalises
   (:class:`~nn_interpretability.attribution.lrp.canonizers.MergeBatchNorm`), otherwise a per-channel
   affine layer with the composite's rule (``Pass()`` by default).
-- activations (ReLU, ReLU6, LeakyReLU, sigmoid, tanh, PReLU, ...), dropout and scaling by a constant
-  (``x * c``, ``x / c``): relevance passes through unchanged, as for a diagonal layer
+- activations (ReLU, ReLU6, LeakyReLU, sigmoid, tanh, PReLU, GELU, SiLU, Hardswish, Mish, ...; the
+  identity rule of Zennit and AttnLRP for the non-monotone ones), dropout, scaling by a constant or a
+  parameter (``x * c``, ``x / c``, layer scale) and adding one (``x + b``, position embeddings):
+  relevance passes through unchanged, as for a diagonal layer
   (:mod:`~nn_interpretability.core.activations` finds every activation call).
+- products of two activations (gating, squeeze-excitation, GLU) and matrix products (``q @ kᵀ``,
+  ``attn @ v``, ``bmm``, ``einsum``): AttnLRP's uniform rule, half of the relevance to each operand
+  (:class:`_Bilinear`); with the composite's ``attention="conservative"`` (CP-LRP, Ali et al. 2022) the
+  attention weights are constants and the values get all of it.
+- softmax: AttnLRP's rule (:class:`_Softmax`). ``nn.MultiheadAttention`` and
+  ``F.scaled_dot_product_attention`` are written out as these operations
+  (:func:`~nn_interpretability.core.attention.unfused_attention`).
+- ``F.layer_norm``, ``F.group_norm``, ``F.rms_norm`` (LayerNorm, ConvNeXt's LayerNorm2d, GroupNorm,
+  RMSNorm): the statistics are constants and the rest is linear (:class:`_Normalization`).
 - max-pooling: winner-take-all (its gradient routes the relevance to the maximum).
 - average pooling, ``sum`` and ``mean``, and residual additions ``a + b`` of two activations: the sum
   rule ``R_i = x_i R / sum_k x_k`` (stabilised with the composite's ``stabilizer``), i.e. every summand
@@ -26,8 +37,8 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
 - reshaping, flattening, concatenation, slicing, padding, upsampling: their gradient, which moves the
   relevance without changing its sum.
 - anything with no rule raises instead of returning a wrong map: a parametrised operation the package
-  does not know (map it in a composite, e.g. to ``Pass()``), products of two activations (gating,
-  attention), ``softmax``, ``exp``, ``log``, ``pow``, fused kernels (``nn.LSTM``, ``nn.MultiheadAttention``).
+  does not know (map it in a composite, e.g. to ``Pass()``), quotients of two activations, ``exp``,
+  ``log``, ``pow``, ``log_softmax``, fused recurrent kernels (``nn.LSTM``, ``nn.GRU``).
 
 In-place additions, scalings and activations (``out += identity``, ``relu_``) run out of place while
 LRP holds the model: their results are used as Python's augmented assignment and ``nn.ReLU(inplace=True)``
@@ -45,6 +56,7 @@ from torch.overrides import TorchFunctionMode
 
 from ...core import ops
 from ...core.activations import intercept_activations
+from ...core.attention import unfused_attention
 from ...core.base import Attribution, Run
 from ...core.registry import register_method
 from .canonizers import MergeBatchNorm, batch_norm_layer
@@ -57,8 +69,12 @@ _SUMS = ("sum", "mean")  # and average pooling: the sum rule
 # Additions and subtractions: op -> (index of the left operand, index of the right one, sign of the right).
 _ADDITIONS = {"add": (0, 1, 1.0), "sub": (0, 1, -1.0), "rsub": (1, 0, -1.0)}
 _SCALINGS = ("mul", "div")
+# Products of two activations and matrix products: the bilinear rule (:class:`_Bilinear`).
+_PRODUCTS = ("mul", *ops.op_names(ops.PRODUCT))
+# Normalisations whose statistics are taken as constants (:class:`_Normalization`).
+_NORMALIZATIONS = ("layer_norm", "group_norm", "rms_norm")
 # Refused rather than passed with the plain gradient: negation and the nonlinear arithmetic (and, below,
-# normalisations other than BatchNorm, whose statistics are folded into the layer before it).
+# the other normalisations without parameters).
 _NO_RULE = ops.functions(ops.SOFTMAX, ops.MATH, ops.PRODUCT, names=("rdiv", "neg"))
 
 
@@ -156,6 +172,116 @@ class _ResidualSum(torch.autograd.Function):
         return (a * s).sum_to_size(a.shape), (ctx.sign * b * s).sum_to_size(b.shape), None, None
 
 
+class _Bilinear(torch.autograd.Function):
+    """``z = f(a, b)`` bilinear (``a * b``, ``a @ b``, ``einsum``): AttnLRP's uniform rule.
+
+    Achtibat et al. 2024, eq. 9–10 (elementwise products) and Proposition 3.3 (matrix products): each
+    operand is explained by the epsilon rule with the other held constant and gets half the relevance,
+    ``R_a = a ∘ ∂_a <f(a, b), R / 2z>``, likewise ``R_b``; so ``ΣR_a + ΣR_b = ΣR``. With ``constant``
+    set (CP-LRP, Ali et al. 2022) that operand is a constant and the other gets all of it.
+    """
+
+    @staticmethod
+    def forward(ctx, a, b, call, stabilizer, constant):
+        z = call(a, b)
+        ctx.call, ctx.stabilizer, ctx.constant = call, stabilizer, constant
+        ctx.save_for_backward(a, b, z)
+        return z
+
+    @staticmethod
+    def backward(ctx, relevance):
+        a, b, z = ctx.saved_tensors
+        share = 1.0 if ctx.constant is not None else 0.5
+        s = quotient(relevance * share, z, ctx.stabilizer)
+        with torch.enable_grad():
+            probes = [a.detach().requires_grad_(ctx.constant != 0), b.detach().requires_grad_(ctx.constant != 1)]
+            wanted = [p for p in probes if p.requires_grad]
+            grads = iter(torch.autograd.grad(ctx.call(*probes), wanted, s))
+        return *(p * next(grads) if p.requires_grad else None for p in probes), None, None, None
+
+
+class _Softmax(torch.autograd.Function):
+    """Softmax's rule in AttnLRP: ``R_i = x_i (R_i − s_i Σ_j R_j)`` along the softmax dimension.
+
+    Achtibat et al. 2024, Proposition 3.1: the first-order Taylor decomposition at ``x`` with the bias
+    term left out, i.e. the epsilon rule's ``x ∘ Jᵀ (R / s)``. It does not conserve relevance (the
+    bias term absorbs its share).
+    """
+
+    @staticmethod
+    def forward(ctx, x, dim):
+        y = torch.softmax(x, dim)
+        ctx.dim = dim
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, relevance):
+        x, y = ctx.saved_tensors
+        return x * (relevance - y * relevance.sum(ctx.dim, keepdim=True)), None
+
+
+class _Normalization(torch.autograd.Function):
+    """LayerNorm, GroupNorm, RMSNorm with their statistics taken as constants (Ali et al. 2022, section 3.2).
+
+    With ``σ`` (and the mean's scale) fixed, ``y = γ (x − μ(x)) / σ + β`` is linear in ``x`` and is
+    explained by the epsilon rule, ``R_x = x ∘ ∂_x <y(x), R / y>`` with ``β`` a contributor of the
+    denominator (relevance is conserved where ``β = 0``, as after ``nn.LayerNorm``'s initialisation).
+    """
+
+    @staticmethod
+    def forward(ctx, x, linearized, stabilizer):
+        ctx.linearized, ctx.stabilizer = linearized, stabilizer
+        y = linearized(x, x)
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, relevance):
+        x, y = ctx.saved_tensors
+        s = quotient(relevance, y, ctx.stabilizer)
+        with torch.enable_grad():
+            probe = x.detach().requires_grad_(True)
+            (gradient,) = torch.autograd.grad(ctx.linearized(probe, x.detach()), probe, s)
+        return x * gradient, None, None
+
+
+def _linearized_normalization(name: str, bound: dict):
+    """``norm(x)`` with the statistics of ``reference``: ``f(x, reference)``, linear in ``x``."""
+    weight, bias = bound.get("weight"), bound.get("bias")
+    eps = bound.get("eps")
+
+    def affine(y, shape_of_weight):
+        if weight is not None:
+            y = y * weight.reshape(shape_of_weight)
+        return y if bias is None else y + bias.reshape(shape_of_weight)
+
+    if name == "group_norm":
+        groups = bound["num_groups"]
+
+        def group_norm(x, reference):
+            grouped = x.reshape(x.shape[0], groups, -1)
+            sigma = (reference.reshape(grouped.shape).var(-1, unbiased=False, keepdim=True) + eps).sqrt()
+            y = ((grouped - grouped.mean(-1, keepdim=True)) / sigma).reshape(x.shape)
+            return affine(y, (-1, *[1] * (x.dim() - 2)))
+
+        return group_norm
+    dims = tuple(range(-len(bound["normalized_shape"]), 0))
+    if name == "rms_norm":
+        def rms_norm(x, reference):
+            epsilon = torch.finfo(reference.dtype).eps if eps is None else eps
+            return affine(x / (reference.square().mean(dims, keepdim=True) + epsilon).sqrt(), weight.shape if weight is not None else ())
+
+        return rms_norm
+
+    def layer_norm(x, reference):
+        sigma = (reference.var(dims, unbiased=False, keepdim=True) + eps).sqrt()
+        shape = bound["normalized_shape"]
+        return affine((x - x.mean(dims, keepdim=True)) / sigma, tuple(shape))
+
+    return layer_norm
+
+
 def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor:
     # Max-pooling is intercepted with the activations; its own gradient is the winner-take-all rule.
     if name == "max_pool" or not x.requires_grad:
@@ -166,10 +292,13 @@ def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor
 class _Tracer(TorchFunctionMode):
     """Sees every call of one forward pass and gives each the backward pass of its LRP treatment."""
 
-    def __init__(self, model: nn.Module, stabilizer: float, merge: MergeBatchNorm | None):
+    def __init__(self, model: nn.Module, stabilizer: float, merge: MergeBatchNorm | None, attention: str = "attnlrp"):
         super().__init__()
         self.stabilizer = stabilizer
         self.merge = merge
+        self.attention = attention
+        # Softmax outputs by identity: the attention weights CP-LRP takes as constants.
+        self.weights: dict[int, torch.Tensor] = {}
         self.owners: dict[int, tuple[str, nn.Module]] = {}
         for name, module in model.named_modules():
             for tensor in (*module._parameters.values(), *module._buffers.values()):
@@ -198,8 +327,14 @@ class _Tracer(TorchFunctionMode):
             return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
         if name in _ADDITIONS:
             return self._addition(entry, args, kwargs)
+        if name in _PRODUCTS and self._operands_of_product(entry, args, kwargs) is not None:
+            return self._product(entry, args, kwargs)
         if name in _SCALINGS:
             return self._scaling(entry, args, kwargs)
+        if name == "softmax":
+            return self._softmax(func, args, kwargs)
+        if name in _NORMALIZATIONS:
+            return self._normalization(func, name, args, kwargs)
         if category == ops.DROPOUT:
             return self._dropout(func, args, kwargs)
         if category == ops.ACTIVATION:  # passed through by intercept_activations; PReLU's weight is no layer
@@ -207,21 +342,25 @@ class _Tracer(TorchFunctionMode):
         if func in _NO_RULE:
             raise NotImplementedError(
                 f"LRP has no rule for {_name(func)} inside the model. LRP explains the logits of a network of "
-                "linear layers, activations, pooling and additions: remove a final softmax from the model; "
-                "products of activations (gating, attention) and other nonlinear arithmetic are not supported"
+                "linear layers, activations, pooling, additions, products, softmax and normalisations: remove a "
+                "final softmax from the model; other nonlinear arithmetic (exp, log, powers, log_softmax) is not "
+                "supported"
             )
         owned = [value for value in values if isinstance(value, torch.Tensor) and id(value) in self.owners]
         if owned:
             return self._opaque(func, args, kwargs, owned[0])
         if category == ops.NORMALIZATION:
             raise NotImplementedError(
-                f"LRP has no rule for {_name(func)} (a normalisation without parameters) inside the model; only "
-                "BatchNorm, folded into the layer before it, is supported"
+                f"LRP has no rule for {_name(func)} (a normalisation without parameters) inside the model; "
+                "BatchNorm (folded into the layer before it), LayerNorm, GroupNorm and RMSNorm are supported"
             )
         return func(*args, **kwargs)
 
     def _owner(self, tensor) -> tuple[str, nn.Module] | None:
-        return self.owners.get(id(tensor)) if isinstance(tensor, torch.Tensor) else None
+        """The module whose parameter or buffer ``tensor`` is (or is a view of, e.g. a chunk of ``in_proj_weight``)."""
+        if not isinstance(tensor, torch.Tensor):
+            return None
+        return self.owners.get(id(tensor)) or (self.owners.get(id(tensor._base)) if tensor._base is not None else None)
 
     def _record(self, call: _Call, a: torch.Tensor, compute: Callable) -> torch.Tensor:
         self.calls.append(call)
@@ -276,26 +415,66 @@ class _Tracer(TorchFunctionMode):
         if _requires_grad(a) and _requires_grad(b):
             sign *= kwargs.get("alpha", 1)
             return _ResidualSum.apply(a, b, sign, self.stabilizer)
-        for operand in (a, b):
-            if self._owner(operand) is not None:
-                return self._opaque(func, args, kwargs, operand)
+        # A constant or a parameter (a bias, position embeddings): the activation keeps its relevance.
         return entry.out_of_place(*args, **kwargs)
+
+    def _operands_of_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[int, int] | None:
+        """Positions of the two activation operands of a product, or None when fewer than two are activations."""
+        if entry.name == "einsum":
+            operands = args[1:] if len(args) > 2 else tuple(args[1]) if len(args) == 2 else ()
+            positions = [i for i, value in enumerate(operands) if _requires_grad(value)]
+            return (0, 1) if len(operands) == 2 and len(positions) == 2 else None
+        operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
+        return (0, 1) if len(operands) >= 2 and _requires_grad(operands[0]) and _requires_grad(operands[1]) else None
+
+    def _product(self, entry: ops.OpEntry, args, kwargs):
+        """The product of two activations: :class:`_Bilinear` (CP-LRP: attention weights held constant)."""
+        if entry.name == "einsum":
+            equation, operands = args[0], (args[1:] if len(args) > 2 else tuple(args[1]))
+            call = lambda a, b: torch.einsum(equation, a, b)  # noqa: E731
+        else:
+            operands = (list(args) + [kwargs.get("other")])[:2]
+            base = entry.out_of_place
+            call = lambda a, b: base(a, b)  # noqa: E731
+        a, b = operands
+        constant = None
+        if self.attention == "conservative":
+            held = [i for i, t in enumerate((a, b)) if self.weights.get(id(t)) is t]
+            constant = held[0] if len(held) == 1 else None
+        return _Bilinear.apply(a, b, call, self.stabilizer, constant)
+
+    def _softmax(self, func, args, kwargs):
+        bound = ops.bound_arguments(torch.nn.functional.softmax, args, kwargs) if func is F.softmax else None
+        x = args[0]
+        dim = bound["dim"] if bound is not None else (args[1] if len(args) > 1 else kwargs.get("dim"))
+        dtype = bound["dtype"] if bound is not None else kwargs.get("dtype")
+        if dim is None or dtype is not None:
+            raise NotImplementedError("LRP's softmax rule needs softmax(x, dim) with an explicit dim and no dtype")
+        y = _Softmax.apply(x, dim)
+        self.weights[id(y)] = y
+        return y
+
+    def _normalization(self, func, name: str, args, kwargs):
+        bound = ops.bound_arguments(func, args, kwargs) if func in (F.layer_norm, F.group_norm, F.rms_norm) else None
+        if bound is None:
+            raise NotImplementedError(f"LRP treats {name} called as F.{name}; the model calls {_name(func)}")
+        if _requires_grad(bound.get("weight")) or _requires_grad(bound.get("bias")):
+            raise NotImplementedError(f"LRP cannot treat {name} with computed (input-dependent) weights")
+        return _Normalization.apply(bound["input"], _linearized_normalization(name, bound), self.stabilizer)
 
     def _scaling(self, entry: ops.OpEntry, args, kwargs):
         func = entry.func
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
         x, c = operands[0], operands[1]
         if _requires_grad(x) and _requires_grad(c):
-            what = "product" if entry.name == "mul" else "quotient"
             raise NotImplementedError(
-                f"LRP has no rule for the {what} of two activations ({_name(func)}), e.g. gating or attention"
+                f"LRP has no rule for the quotient of two activations ({_name(func)}); write it as a product"
             )
         if entry.name == "mul" and _requires_grad(c):
             x, c = c, x
         if not _requires_grad(x) or kwargs.get("rounding_mode") is not None:
             raise NotImplementedError(f"LRP has no rule for {_name(func)} with an activation in the denominator")
-        if self._owner(c) is not None:
-            return self._opaque(func, args, kwargs, c)
+        # A constant or a parameter (layer scale): a diagonal layer, through which relevance passes unchanged.
         return _PassThrough.apply(x, lambda t: entry.out_of_place(t, c))
 
     def _dropout(self, func, args, kwargs):
@@ -436,8 +615,8 @@ class LRP(Attribution):
 
     def _forward(self, run: Run, x) -> tuple[torch.Tensor, _Tracer]:
         merge = next(iter(self.canonizers), None)
-        tracer = _Tracer(self.model, self.composite.stabilizer, merge)
-        with intercept_activations(_pass_activation), tracer:
+        tracer = _Tracer(self.model, self.composite.stabilizer, merge, self.composite.attention)
+        with intercept_activations(_pass_activation), tracer, unfused_attention():
             output = run.forward(x)
         tracer.outputs.clear()
         layers = _as_layers(tracer.calls, tracer.positions)
