@@ -14,6 +14,13 @@ modules and functional calls alike), linear layers and dropout through a
 :class:`torch.overrides.TorchFunctionMode` of this module; their backward passes return DeepLIFT
 multipliers instead of derivatives. Additions, BatchNorm in eval mode, average pooling, padding and
 reshaping are affine, so autograd's ordinary backward through them already is the Linear rule.
+
+The operations of modern networks are treated by rules that keep summation-to-delta exact: products of
+two input-dependent tensors (gating, squeeze-excitation, GLU, attention's ``q kᵀ`` and ``A v``) by the
+product rule ``Δ(ab) = ā Δb + Δa b̄`` (:meth:`_Propagation._product`), and softmax, LayerNorm, GroupNorm,
+RMSNorm and division as compositions of that rule, elementwise secants and linear maps.
+``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention`` run written out
+(:func:`~nn_interpretability.core.attention.unfused_attention`) so that these rules see their parts.
 """
 from __future__ import annotations
 
@@ -25,9 +32,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
+from torch.utils._pytree import tree_flatten
 
 from ..core import ops
 from ..core.activations import ACTIVATIONS, FUSED, intercept_activations
+from ..core.attention import unfused_attention
 from ..core.base import Attribution, Run
 from ..core.batching import broadcast_baselines_each
 from ..core.registry import register_method
@@ -51,15 +60,22 @@ _MAX_POOL = "max_pool"
 _PIECEWISE_LINEAR = frozenset(
     {"relu", "leaky_relu", "hardtanh", "prelu", "hardsigmoid", "threshold", "rrelu", "hardshrink", "softshrink"}
 )
-# Activations with a parameter per channel: their derivative is taken on whole tensors, not on a subset.
-_CHANNELWISE = frozenset({"prelu"})
+# Elementwise functions whose domain is not every real number: RevealCancel gives their parts the secant.
+_RESTRICTED_DOMAIN = frozenset({"log", "log2", "log10", "log1p", "sqrt", "rsqrt", "reciprocal", "pow"})
+# Powers and logarithms of x: their curvature is relative to |x|, and so is the secant's tolerance.
+_POWER_LAWS = frozenset({"log", "log2", "log10", "sqrt", "rsqrt", "reciprocal", "pow", "square"})
+# Elementwise calls that may take a tensor parameter (PReLU's weight per channel, a tensor exponent): their
+# derivative is taken on whole tensors, not on a subset.
+_CHANNELWISE = frozenset({"prelu", "pow"})
 
 
 def _smooth_tolerance(dtype: torch.dtype) -> float:
     """|Δx| below which a smooth activation's secant slope gives way to its derivative.
 
     ``eps^(1/3)`` balances the rounding error of the secant (``eps / Δx``) against the error of the
-    midpoint derivative (``Δx²``): about 5e-3 in float32 and 6e-6 in float64, relative to ``max(1, |x|)``.
+    midpoint derivative (``Δx²``): about 5e-3 in float32 and 6e-6 in float64, relative to ``max(1, |x|)``,
+    or to ``|x|`` for powers and logarithms (:data:`_POWER_LAWS`), whose curvature is relative to ``x``
+    (the secant of ``1/x`` from 1e-6 to 2e-6 is half its derivative at the midpoint).
     """
     return torch.finfo(dtype).eps ** (1 / 3)
 
@@ -74,7 +90,9 @@ def _ratio(name: str, numerator, denominator, ends: tuple, fallback: Callable[[t
     if name in _PIECEWISE_LINEAR:
         defined = denominator != 0
     else:
-        scale = torch.maximum(ends[0].abs(), ends[1].abs()).clamp(min=1)
+        scale = torch.maximum(ends[0].abs(), ends[1].abs())
+        if name not in _POWER_LAWS:
+            scale = scale.clamp(min=1)
         defined = denominator.abs() > _smooth_tolerance(denominator.dtype) * scale
     ratio = numerator / torch.where(defined, denominator, torch.ones_like(denominator))
     undefined = ~defined
@@ -129,6 +147,35 @@ def _describe(func) -> str:
     return f"torch.{name}"
 
 
+def _dependent_count(args: tuple, kwargs: dict) -> int:
+    """How many of a call's tensors (also inside lists, as in ``torch.einsum(eq, [a, b])``) depend on the input."""
+    return sum(isinstance(value, torch.Tensor) and value.requires_grad for value in tree_flatten((args, kwargs))[0])
+
+
+def _named_arguments(entry: ops.OpEntry, args: tuple, kwargs: dict) -> dict:
+    """A softmax or normalisation call's arguments by name, defaults filled in, whatever its spelling."""
+    if entry.spelling.startswith("torch.nn.functional."):
+        return ops.bound_arguments(entry.func, args, kwargs)
+    named = dict(zip(_BUILTIN_PARAMETERS[entry.name], args))  # trailing flags (cudnn_enable) are dropped
+    return ops.bound_arguments(getattr(F, entry.name), (), {**named, **kwargs})
+
+
+def _einsum_keeps_samples(equation: str, a: torch.Tensor, b: torch.Tensor) -> bool:
+    """Whether ``torch.einsum(equation, a, b)`` keeps the samples along the first dimension of ``a``, ``b`` and
+    the result: one subscript (or a non-empty ``...`` of the same length) leads all three."""
+    inputs, arrow, output = equation.replace(" ", "").partition("->")
+    terms = inputs.split(",")
+    if not arrow or len(terms) != 2:
+        return False
+    leads = {term[:3] if term.startswith("...") else term[:1] for term in (*terms, output)}
+    if len(leads) != 1 or leads == {""}:
+        return False
+    if leads != {"..."}:
+        return True
+    ellipses = [t.dim() - (len(term) - 3) for t, term in zip((a, b), terms)]
+    return ellipses[0] == ellipses[1] > 0
+
+
 # Affine in each input-dependent argument: autograd's backward through these is the Linear rule, and
 # applied to the copies x' + Δ+ and x' + Δ− they carry the positive and negative parts along.
 _AFFINE = ops.functions(
@@ -138,9 +185,26 @@ _AFFINE = ops.functions(
 _LINEAR_LAYERS = ops.functions(ops.LINEAR)
 # Linear in each factor (layers in input and weight): affine while at most one factor depends on the input.
 _PRODUCTS = _LINEAR_LAYERS | ops.functions(ops.PRODUCT, names=("mul",))
-# Linear in the dividend only.
-_DIVISIONS = ops.functions(names=("div",))
-_SUPPORTED = _AFFINE | _PRODUCTS | _DIVISIONS
+# Bilinear in their two operands: the product rule treats them when both depend on the input.
+_BILINEAR = ops.functions(names=("mul", "matmul", "bmm", "einsum"))
+_MATRIX_PRODUCTS = ops.functions(names=("matmul", "bmm"))
+# Quotients a / b: linear in the dividend; a · (1 / b) where the divisor depends on the input.
+_QUOTIENTS = ops.functions(names=("div", "rdiv"))
+# Elementwise maths (exp, log, pow, sqrt, rsqrt, square, reciprocal, ...): nonlinearities of one tensor.
+_ELEMENTWISE_MATH = ops.functions(ops.MATH)
+_SOFTMAXES = ops.functions(ops.SOFTMAX)
+# Normalisations by statistics of each sample, composed of exact rules.
+_STANDARDISATIONS = ops.functions(names=("layer_norm", "group_norm", "rms_norm"))
+_SUPPORTED = _AFFINE | _PRODUCTS | _QUOTIENTS
+# Positional parameters of the builtin spellings (torch.*, Tensor.*) of the softmaxes and normalisations,
+# which have no Python signature; their defaults are those of the torch.nn.functional spelling.
+_BUILTIN_PARAMETERS = {
+    "softmax": ("input", "dim", "dtype"),
+    "log_softmax": ("input", "dim", "dtype"),
+    "layer_norm": ("input", "normalized_shape", "weight", "bias", "eps"),
+    "group_norm": ("input", "num_groups", "weight", "bias", "eps"),
+    "rms_norm": ("input", "normalized_shape", "weight", "eps"),
+}
 # Dropout whose dropped units take a non-zero value: in training mode not affine in its input.
 _ALPHA_DROPOUTS = ("alpha_dropout", "feature_alpha_dropout")
 _NON_STRICT = (
@@ -196,10 +260,16 @@ class _Propagation(TorchFunctionMode):
             return call(x)
         self._check_rows(x, f"the nonlinearity {name}")
         if name == _MAX_POOL:
-            rule = self._max_pool
+            return _Multipliers.apply(x, partial(self._max_pool, call))
+        return self._nonlinearity(name, call, x)
+
+    def _nonlinearity(self, name: str, call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+        """``call(x)``, an elementwise function named ``name``, with the rule's multipliers on the backward pass."""
+        if self.rule == "rescale":
+            rule = self._rescale
         else:
-            rule = partial(self._rescale if self.rule == "rescale" else self._reveal_cancel, name)
-        return _Multipliers.apply(x, partial(rule, call))
+            rule = self._shared_secant if name in _RESTRICTED_DOMAIN else self._reveal_cancel
+        return _Multipliers.apply(x, partial(rule, name, call))
 
     def _slope(self, name: str, call, t: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
         """The activation's derivative at the elements ``t[at]``."""
@@ -222,6 +292,27 @@ class _Propagation(TorchFunctionMode):
             return torch.cat([grad_in * multiplier, torch.zeros_like(grad_in)])
 
         return y, backward
+
+    def _shared_secant(self, name, call, x):
+        """RevealCancel's treatment of a function of restricted domain (log, sqrt, rsqrt, reciprocal, pow): both
+        parts get the secant multiplier of Rescale, ``Δy± = (Δy / Δx) Δx±``.
+
+        RevealCancel would evaluate the function at ``x0 + Δx+`` and ``x0 + Δx−``, which need not lie in its domain
+        (a variance minus its negative contributions can be negative); the secant needs only ``x`` and ``x0``.
+        """
+        x_in, x_ref, x_pos, x_neg = x.chunk(4)
+        y_in, y_ref = call(torch.cat([x_in, x_ref])).chunk(2)
+        multiplier = _ratio(
+            name, y_in - y_ref, x_in - x_ref, (x_in, x_ref), partial(self._slope, name, call, (x_in + x_ref) / 2)
+        )
+
+        def backward(grad):
+            grad_in, _, grad_pos, grad_neg = grad.chunk(4)
+            zero = torch.zeros_like(grad_in)
+            return torch.cat([zero, zero, (grad_in + grad_pos) * multiplier, (grad_in + grad_neg) * multiplier])
+
+        parts = [y_ref + multiplier * (x_pos - x_ref), y_ref + multiplier * (x_neg - x_ref)]
+        return torch.cat([y_in, y_ref, *parts]), backward
 
     def _reveal_cancel(self, name, call, x):
         """RevealCancel rule (Shrikumar et al. 2017, section 3.5.3; the report's Fig. 14).
@@ -282,6 +373,226 @@ class _Propagation(TorchFunctionMode):
         parts = [out_ref + rise, out_ref + fall] if self.blocks == 4 else []
         return torch.cat([out_in, out_ref, *parts]), backward
 
+    # -- products, quotients, elementwise maths, softmax and normalisations --------------------------
+
+    def _check_blocks(self, x: torch.Tensor, what: str) -> None:
+        """Like :meth:`_check_rows`, but the first dimension may also hold the samples times a factor, sample
+        major (attention's ``(N · heads, T, d)``): the copies are then still its ``blocks`` equal chunks."""
+        if x.dim() == 0 or x.shape[0] % (self.blocks * self.n) != 0:
+            self._check_rows(x, what)
+
+    def _product(self, call, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The product rule for ``call(a, b)``, bilinear in two input-dependent tensors (``a * b``, ``a @ b``, ...).
+
+        ``ab − a'b' = ½ (a + a')(b − b') + ½ (a − a')(b + b')`` exactly, i.e. ``Δ(ab) = ā Δb + Δa b̄`` with
+        ``ā = (a + a')/2``: the multiplier of ``a`` is ``b̄`` and that of ``b`` is ``ā`` (for matrix products
+        ``Δ(AB) = Ā ΔB + ΔA B̄``). It is the Shapley value of the two-player game whose players are the
+        changes of ``a`` and ``b`` (symmetric in the two factors), as DeepSHAP treats operations of two inputs
+        (Lundberg & Lee 2017; the shap library's two-input handler); summation-to-delta holds exactly. With
+        the multipliers fixed, the product is a linear map of ``(Δa, Δb)``, so RevealCancel carries the parts
+        through it like a linear layer: ``Δy± = ā Δb± + Δa± b̄``, or under the Linear rule split anew by the
+        sign of each term.
+        """
+        a_in, a_ref, *a_parts = a.chunk(self.blocks)
+        b_in, b_ref, *b_parts = b.chunk(self.blocks)
+        a_mean, b_mean = ((a_in + a_ref) / 2).detach(), ((b_in + b_ref) / 2).detach()
+
+        def linear(a_change, b_change):  # Δ(ab) as the linear map of the two changes
+            return call(a_change, b_mean) + call(a_mean, b_change)
+
+        y_in, y_ref = call(a[: 2 * len(a_in)], b[: 2 * len(b_in)]).detach().chunk(2)
+        surrogate = linear(a_in, b_in)  # value discarded, backward: the multipliers b̄ of a and ā of b
+        outputs = [y_in + (surrogate - surrogate.detach()), y_ref]
+        if self.blocks == 4:
+            if self.linear_rule:
+                total = linear(a_in - a_ref, b_in - b_ref)
+                spread = call((a_in - a_ref).abs(), b_mean.abs()) + call(a_mean.abs(), (b_in - b_ref).abs())
+                parts = [(total + spread) / 2, (total - spread) / 2]
+            else:
+                parts = [linear(a_part - a_ref, b_part - b_ref) for a_part, b_part in zip(a_parts, b_parts)]
+            outputs += [y_ref + part for part in parts]
+        return torch.cat(outputs)
+
+    def _multipliable(self, a, b, matrix: bool) -> bool:
+        """Whether two input-dependent factors keep the samples along their first dimension, aligned."""
+        if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor)) or a.dim() != b.dim():
+            return False
+        if a.dim() < (3 if matrix else 1) or a.shape[0] != b.shape[0]:
+            return False
+        return a.shape[0] % (self.blocks * self.n) == 0
+
+    def _bilinear(self, func, entry: ops.OpEntry, args: tuple, kwargs: dict):
+        """``a * b``, ``a @ b``, ``torch.bmm(a, b)``, ``torch.einsum(eq, a, b)`` of two input-dependent tensors."""
+        if _dependent_count(args, kwargs) != 2:
+            return None
+        if entry.name == "einsum":
+            equation, *operands = args
+            if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+                operands = list(operands[0])
+            if not isinstance(equation, str) or len(operands) != 2 or kwargs:
+                return None
+            a, b = operands
+            if not (self._multipliable(a, b, False) and _einsum_keeps_samples(equation, a, b)):
+                return None
+            return self._product(partial(torch.einsum, equation), a, b)
+        base, args, kwargs = ops.out_of_place(func, args, kwargs)
+        if len(args) + len(kwargs) != 2:
+            return None
+        a, b = (*args, *kwargs.values())
+        if not self._multipliable(a, b, func in _MATRIX_PRODUCTS):
+            return None
+        return self._product(base, a, b)
+
+    def _quotient(self, func, entry: ops.OpEntry, args: tuple, kwargs: dict):
+        """``a / b`` with an input-dependent divisor: ``a · (1 / b)``, the reciprocal's rule then the product rule."""
+        if entry.name == "rdiv":  # Tensor.__rtruediv__(b, a) is a / b
+            divisor, dividend = args
+        else:
+            values = {**dict(zip(("input", "other"), args)), **kwargs}
+            dividend, divisor = values.get("input"), values.get("other")
+            if values.get("rounding_mode") is not None:
+                return None
+        if not _depends(divisor) or (_depends(dividend) and not self._multipliable(dividend, divisor, False)):
+            return None
+        self._check_blocks(divisor, _describe(func))
+        reciprocal = self._nonlinearity("reciprocal", torch.reciprocal, divisor)
+        if _depends(dividend):
+            return self._product(torch.mul, dividend, reciprocal)
+        return torch.mul(dividend, reciprocal)
+
+    def _elementwise(self, func, entry: ops.OpEntry, args: tuple, kwargs: dict):
+        """exp, log, pow, sqrt, rsqrt, ... of one input-dependent tensor: a nonlinearity like the activations."""
+        base, args, kwargs = ops.out_of_place(func, args, kwargs)
+        dependent = [i for i, value in enumerate(args) if _depends(value)]
+        if len(dependent) != 1 or _depends(tuple(kwargs.values())):
+            return None
+        i = dependent[0]
+        x = args[i]
+        others = [v.shape for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor) and v is not x]
+        if torch.broadcast_shapes(x.shape, *others) != x.shape:
+            return None  # the call broadcasts its input to a larger shape: not elementwise in it
+        self._check_blocks(x, _describe(func))
+        return self._nonlinearity(entry.name, lambda t: base(*args[:i], t, *args[i + 1 :], **kwargs), x)
+
+    def _softmax_call(self, entry: ops.OpEntry, args: tuple, kwargs: dict):
+        """A softmax, log-softmax or softmin call in any spelling, by :meth:`_softmax`."""
+        arguments = _named_arguments(entry, args, kwargs)
+        x, dim, dtype = arguments["input"], arguments["dim"], arguments["dtype"]
+        if not _depends(x):
+            return None
+        if dtype is not None:
+            x = x.to(dtype)
+        if dim is None:  # torch's implicit dimension (deprecated)
+            dim = 0 if x.dim() in (0, 1, 3) else 1
+        return self._softmax(x, dim, entry.name)
+
+    def _softmax(self, x: torch.Tensor, dim: int, name: str) -> torch.Tensor:
+        """Softmax, log-softmax or softmin over ``dim`` composed of exact rules.
+
+        ``softmax(x) = e · r`` with ``e = exp(x − c)`` (elementwise, its secant) and ``r = 1 / Σ e`` (the
+        reciprocal's secant of a sum, which is linear), joined by the product rule; ``log_softmax(x) =
+        (x − c) − log Σ e``; ``softmin(x) = softmax(−x)``. The shift ``c`` (against overflow) is the maximum
+        over the row of the input and of its baseline, the same constant for both (and for RevealCancel's
+        copies), so that it contributes no difference.
+        """
+        what = f"torch.{name}"
+        self._check_blocks(x, what)
+        dim = dim % x.dim()
+        if dim == 0:
+            raise ValueError(
+                f"{what} over dimension 0 mixes the samples of the batch; DeepLIFT runs each input with its baseline "
+                "in one batch, so the model must normalise within each sample"
+            )
+        if name == "softmin":
+            x = -x
+        peak = x.detach().amax(dim, keepdim=True).unflatten(0, (self.blocks, -1))[:2].amax(0)
+        shifted = x - peak.repeat(self.blocks, *[1] * (x.dim() - 1))
+        exp = self._nonlinearity("exp", torch.exp, shifted)
+        total = exp.sum(dim, keepdim=True)
+        if name == "log_softmax":
+            return shifted - self._nonlinearity("log", torch.log, total)
+        return self._product(torch.mul, exp, self._nonlinearity("reciprocal", torch.reciprocal, total))
+
+    def _normalisation(self, entry: ops.OpEntry, args: tuple, kwargs: dict):
+        """LayerNorm, GroupNorm and RMSNorm: the statistics of each sample, composed of exact rules (see
+        :meth:`_standardise`), then the affine weight and bias (linear)."""
+        arguments = _named_arguments(entry, args, kwargs)
+        x, weight, bias = arguments["input"], arguments["weight"], arguments.get("bias")
+        if not _depends(x) or _depends(weight):
+            return None
+        what = f"torch.nn.functional.{entry.name}"
+        self._check_blocks(x, what)
+        if entry.name == "group_norm":
+            grouped = x.reshape(x.shape[0], arguments["num_groups"], -1)
+            y = self._standardise(grouped, (2,), arguments["eps"], centre=True).reshape(x.shape)
+            channels = (-1, *[1] * (x.dim() - 2))  # weight and bias per channel
+            weight, bias = (None if t is None else t.view(channels) for t in (weight, bias))
+        else:
+            shape = arguments["normalized_shape"]
+            count = 1 if isinstance(shape, int) else len(shape)
+            if count >= x.dim():
+                raise ValueError(
+                    f"{what} over all dimensions normalises across the samples of the batch; DeepLIFT runs each input "
+                    "with its baseline in one batch, so the model must normalise within each sample"
+                )
+            eps = arguments["eps"]
+            if eps is None:  # rms_norm's default
+                eps = torch.finfo(x.dtype).eps
+            dims = tuple(range(x.dim() - count, x.dim()))
+            y = self._standardise(x, dims, eps, centre=entry.name != "rms_norm")
+        if weight is not None:
+            y = y * weight
+        if bias is not None:
+            y = y + bias
+        return y
+
+    def _standardise(self, x: torch.Tensor, dims: tuple, eps: float, centre: bool) -> torch.Tensor:
+        """``(x − μ) / √(σ² + ε)`` over ``dims`` (``x / √(mean x² + ε)`` without ``centre``) by exact rules.
+
+        Centring and means are linear; the square (secant ``Δ(c²) = (c + c') Δc``) and the reciprocal square
+        root are elementwise nonlinearities; the centred value times the reciprocal root is a product (product
+        rule). Every step keeps summation-to-delta exact, so the composition does. This differs from LRP,
+        which holds the normalisation's scale ``1/σ`` constant (Ali et al. 2022, "XAI for Transformers: better
+        explanations through conservative propagation"), making it a linear map at the input: DeepLIFT compares
+        two points whose scales differ, and their contributions add up to the output's difference only if the
+        change of the scale is attributed too.
+        """
+        centred = x - x.mean(dims, keepdim=True) if centre else x
+        variance = self._nonlinearity("square", torch.square, centred).mean(dims, keepdim=True) + eps
+        return self._product(torch.mul, centred, self._nonlinearity("rsqrt", torch.rsqrt, variance))
+
+    def _composed(self, func, entry: ops.OpEntry | None, args: tuple, kwargs: dict):
+        """The calls treated by the rules of this section, or ``None`` where a call is none of them (e.g. a product
+        with a constant, affine) or cannot be treated (then :meth:`_unsupported` says why)."""
+        if func is F.glu:
+            return self._glu(args, kwargs)
+        if entry is None:
+            return None
+        if func in _BILINEAR:
+            return self._bilinear(func, entry, args, kwargs)
+        if func in _QUOTIENTS:
+            return self._quotient(func, entry, args, kwargs)
+        if func in _ELEMENTWISE_MATH:
+            return self._elementwise(func, entry, args, kwargs)
+        if func in _SOFTMAXES:
+            return self._softmax_call(entry, args, kwargs)
+        if func in _STANDARDISATIONS:
+            return self._normalisation(entry, args, kwargs)
+        return None
+
+    def _glu(self, args: tuple, kwargs: dict):
+        """``F.glu`` (``nn.GLU``, Dauphin et al. 2017): ``a · σ(b)`` for the two halves of the input along ``dim``,
+        the sigmoid's rule then the product rule."""
+        named = {**dict(zip(("input", "dim"), args)), **kwargs}
+        x, dim = named["input"], named.get("dim", -1)
+        if not _depends(x):
+            return None
+        self._check_blocks(x, "torch.nn.functional.glu")
+        if dim % x.dim() == 0:
+            raise ValueError("torch.nn.functional.glu over dimension 0 splits the batch, not each sample")
+        a, b = x.chunk(2, dim)
+        return self._product(torch.mul, a, self._nonlinearity("sigmoid", torch.sigmoid, b))
+
     # -- linear layers, dropout, BatchNorm ---------------------------------------------------------
 
     def _linear_rule(self, func, args, kwargs):
@@ -299,6 +610,11 @@ class _Propagation(TorchFunctionMode):
 
         x, weight, bias = take(0, "input"), take(1, "weight"), take(2, "bias")
         rest = values[3:]
+        rows = self.blocks * self.n
+        if func is F.linear and x.dim() == 3 and x.shape[0] != rows and x.shape[1] == rows:
+            # Sequence first, (L, N, E), as in nn.MultiheadAttention's projections: F.linear acts on the last
+            # dimension, so it commutes with the transposition.
+            return self._linear_rule(func, (x.transpose(0, 1), weight, bias), {}).transpose(0, 1)
         self._check_rows(x, _describe(func))
         x_in, x_ref = x.chunk(self.blocks)[:2]
         difference = x_in - x_ref
@@ -343,13 +659,32 @@ class _Propagation(TorchFunctionMode):
 
     def _unsupported(self, func, args, kwargs) -> str | None:
         """Why DeepLIFT has no rule for this call on input-dependent tensors (``None`` if it has one)."""
-        if func in _PRODUCTS and sum(_depends(a) for a in (*args, *kwargs.values())) > 1:
+        if func in _PRODUCTS and _dependent_count(args, kwargs) > 1:
             return (
-                f"the model multiplies two input-dependent tensors ({_describe(func)}); DeepLIFT has no rule for "
-                "products (gating, attention)"
+                f"the model multiplies two input-dependent tensors with {_describe(func)}, which DeepLIFT's product "
+                "rule does not treat. It treats a * b, torch.matmul (a @ b) and torch.bmm of two tensors with the same "
+                "number of dimensions (at least 3 for matrix products) and torch.einsum('b...,b...->b...', a, b), "
+                "all with the samples along the first dimension; write the product so"
             )
-        if func in _DIVISIONS and _depends((*args[1:2], kwargs.get("other"))):
-            return f"the model divides by an input-dependent tensor ({_describe(func)}); DeepLIFT has no rule for it"
+        if func in _QUOTIENTS:
+            divisor = args[0] if ops.op_of(func).name == "rdiv" else (*args[1:2], kwargs.get("other"))
+            rounding = kwargs.get("rounding_mode")
+            if _depends(divisor) or (rounding is not None and _dependent_count(args, kwargs)):
+                how = "by an input-dependent tensor" if _depends(divisor) else f"with rounding_mode={rounding!r}"
+                return (
+                    f"the model divides {how} ({_describe(func)}); DeepLIFT treats a / b as a * (1 / b) for true "
+                    "division (no rounding_mode) of tensors that keep the samples along the first dimension"
+                )
+        if func in _ELEMENTWISE_MATH and _dependent_count(args, kwargs) > 1:
+            return (
+                f"the model applies {_describe(func)} to two input-dependent tensors (e.g. x ** y); DeepLIFT treats "
+                "elementwise functions of one input-dependent tensor"
+            )
+        if func in _STANDARDISATIONS and _depends(_named_arguments(ops.op_of(func), args, kwargs)["weight"]):
+            return (
+                f"the model calls {_describe(func)} with an input-dependent weight; DeepLIFT treats the normalisation "
+                "with a constant weight: normalise without weight and multiply by the input-dependent scale after it"
+            )
         return None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -370,6 +705,10 @@ class _Propagation(TorchFunctionMode):
                     )
                 if self.rule == "reveal_cancel" and self.linear_rule:
                     return self._batch_norm_rule(bound)
+        if self.rule != "gradient":
+            treated = self._composed(func, entry, args, kwargs)
+            if treated is not None:
+                return treated
         if self.rule != "gradient" and _depends(args[:1] or kwargs.get("input")):
             # The activation interceptor routes the activations and the max-pooling without switches.
             if entry is not None and entry.category == ops.MAX_POOL and ops.returns_indices(func, args, kwargs):
@@ -388,9 +727,10 @@ class _Propagation(TorchFunctionMode):
             activations = ", ".join(sorted(set(ACTIVATIONS) - {_MAX_POOL}))
             problem = (
                 f"DeepLIFT has no rule for {_describe(func)}, which the model applies to an input-dependent tensor. "
-                "Supported: linear and convolutional layers, BatchNorm in eval mode, additions, products with "
-                f"constants, average and max pooling, padding, reshaping, dropout and the activations {activations}; "
-                "explain logits rather than softmax outputs"
+                "Supported: linear and convolutional layers, BatchNorm in eval mode, LayerNorm, GroupNorm, RMSNorm, "
+                "additions, products (a * b, a @ b, torch.bmm, two-operand torch.einsum), division, softmax, "
+                "log_softmax, softmin, exp, log, pow, sqrt, rsqrt, square, reciprocal, average and max pooling, "
+                f"padding, reshaping, dropout and the activations {activations}"
             )
         if problem is not None:
             raise NotImplementedError(f"{problem}. {_NON_STRICT}")
@@ -454,12 +794,41 @@ class DeepLift(Attribution):
     call, for Monte Carlo dropout). Where ``Δx`` vanishes a multiplier is the derivative (for Rescale
     at the midpoint of ``x`` and ``x'``), never a constant.
 
+    Rescale's secant ``Δy / Δx`` and RevealCancel's ``Δy±`` need only the function's values, so both are
+    defined for every elementwise function, monotone or not: GELU, SiLU, Mish and Hardswish dip below
+    zero, and their secant may be negative where the input and the baseline straddle the dip; the
+    contributions still sum to the difference. The same rules treat ``exp``, ``log``, ``pow``, ``sqrt``,
+    ``rsqrt``, ``square`` and ``reciprocal`` of an input-dependent tensor; for the ones whose domain is not
+    every real number (log, roots, reciprocal, pow) RevealCancel gives both parts the secant, since the
+    points ``x0 + Δx±`` it would evaluate them at may lie outside it.
+
+    Operations of modern networks, each exact, so that summation-to-delta holds through them:
+
+    * products of two input-dependent tensors (``a * b``: gating, squeeze-excitation, ``nn.GLU``;
+      ``a @ b``, ``torch.bmm``, ``torch.einsum`` of two operands: attention): the product rule
+      ``Δ(ab) = ā Δb + Δa b̄`` with ``ā = (a + a')/2``, the Shapley value of the two factors;
+    * division ``a / b`` by an input-dependent ``b``: ``a · (1 / b)``, the reciprocal's secant and the
+      product rule;
+    * softmax, log-softmax and softmin over any dimension but the samples': ``exp(x − c)`` with one
+      shift ``c`` for the input and its baseline, the reciprocal (or log) of its sum, the product rule;
+    * LayerNorm, GroupNorm, RMSNorm (also torchvision's ``LayerNorm2d``): centring and means (linear),
+      the square and the reciprocal square root (secants), their product (product rule), then the affine
+      weight and bias. LRP instead holds the normalisation's scale constant (Ali et al. 2022); DeepLIFT
+      compares two points whose scales differ, so it attributes the scale's change too;
+    * ``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention``, written out as their linear
+      maps, matrix products and softmax (:func:`~nn_interpretability.core.attention.unfused_attention`).
+
+    What has no rule raises ``NotImplementedError`` naming it (``torch.var``, ``F.local_response_norm``,
+    a product of three input-dependent tensors, ``x ** y``, ...). Like the activations, the in-place
+    spellings of these operations (``a.mul_(b)``, ``x.exp_()``) run out of place: ``a *= b`` works, code
+    that relies on the side effect alone does not.
+
     Nonlinearities are caught in every form: modules, one module reused at several places, in-place
     modules, ``F.relu``, ``torch.relu``, ``Tensor.relu``, ... (ReLU, LeakyReLU, PReLU, ReLU6/Hardtanh,
     Sigmoid, Tanh, Softplus, ELU, CELU, SELU, GELU, SiLU, Mish, Hardswish, Hardsigmoid, LogSigmoid,
     Softsign, Threshold, RReLU, Hardshrink, Softshrink, Tanhshrink, max-pooling). Fused kernels that
-    hide their activations (``nn.LSTM``, ``nn.MultiheadAttention``, ...) raise. Captum hooks modules only,
-    and raises on or silently mis-handles reused and functional ReLUs (Captum issues #1082, #1104).
+    hide their activations (``nn.LSTM``, ``nn.GRU``, ...) raise. Captum hooks modules only, and raises
+    on or silently mis-handles reused and functional ReLUs (Captum issues #1082, #1104).
 
     Parameters
     ----------
@@ -471,7 +840,7 @@ class DeepLift(Attribution):
         Whether linear and convolutional layers split contributions by sign (see above).
     strict : bool
         Raise ``NotImplementedError`` when the model applies an operation DeepLIFT has no rule for to an
-        input-dependent tensor (softmax, LayerNorm, a product of two input-dependent tensors, ...).
+        input-dependent tensor (a variance, a product of three input-dependent tensors, ...).
         ``False`` back-propagates their plain gradient instead; summation-to-delta may then fail, which
         ``return_convergence_delta`` shows.
     """
@@ -540,8 +909,11 @@ class DeepLift(Attribution):
             stacked.append(torch.cat(copies).requires_grad_(True))
 
         propagation = _Propagation(self.rule, self.linear_rule, blocks, run.n, self.strict)
-        nonlinearities = nullcontext() if self.rule == "gradient" else intercept_activations(propagation.activation)
-        with propagation, nonlinearities:
+        if self.rule == "gradient":
+            nonlinearities, attention = nullcontext(), nullcontext()
+        else:  # attention written out innermost, so that the interceptors see its products and softmax
+            nonlinearities, attention = intercept_activations(propagation.activation), unfused_attention()
+        with propagation, nonlinearities, attention:
             output = run.forward(run.like(stacked))
         outputs = output.chunk(blocks)
         select = run.bind(outputs[0])

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.activations import FUSED, intercept_activations
+from ..core.attention import unfused_attention
 from ..core.ops import fused_message
 from ..core.base import Attribution, Run
 from ..core.batching import broadcast_baselines_each, chunk_size, chunks
@@ -158,16 +159,17 @@ _MONOTONE = (
     "celu", "elu", "hardshrink", "hardsigmoid", "hardtanh", "leaky_relu", "logsigmoid", "relu", "rrelu", "selu",
     "sigmoid", "softplus", "softshrink", "softsign", "tanh", "tanhshrink",
 )  # fmt: skip
-# Activations monotone for some arguments: the condition, and its test on the intercepted call.
-_MONOTONE_IF = {
-    "threshold": ("value <= threshold", lambda call: call.argument("value", 2) <= call.argument("threshold", 1)),
-    "prelu": ("weight >= 0", lambda call: bool((call.argument("weight", 1) >= 0).all())),
-}
+# Non-monotone activations (f' < 0 somewhere): smooth or hard rectifiers, ~x for large x, ~0 far below 0.
+_NON_MONOTONE = ("gelu", "hardswish", "mish", "silu")
+# Activations monotone for some arguments only (threshold with value > threshold, PReLU with a negative slope).
+_SOMETIMES_MONOTONE = ("prelu", "threshold")
 _RECTIFIERS = ("hardtanh", "leaky_relu", "prelu", "relu", "rrelu")
 
 
 def _modified_backward_gradient(run: Run, handler) -> torch.Tensor:
-    with intercept_activations(handler):
+    # Fused attention is written out (innermost), so that its activations reach the handler; its softmax
+    # and products keep their gradient, as guided backpropagation modifies the activations only.
+    with intercept_activations(handler), unfused_attention():
         return run.like(target_gradient(run))
 
 
@@ -177,12 +179,19 @@ class GuidedBackprop(Attribution):
 
     Springenberg et al. 2015, "Striving for simplicity: the all convolutional net"; the report's
     section 2.2.1. At a ReLU the backward signal is zero where the forward input *or* the incoming
-    gradient is negative: ``R_in = 1[x > 0] · relu(R_out)``. Other monotone activations (ReLU6,
-    LeakyReLU, PReLU with a non-negative slope, threshold with ``value <= threshold``, sigmoid, tanh,
-    softplus, ELU, SELU, CELU, ...; see ``_MONOTONE``) get ``f'(x) · relu(R_out)``. Activations are
-    caught in every form: modules (nested, reused, ``inplace=True``) and functional calls (``F.relu``,
-    ``torch.relu``, ``Tensor.relu``). Non-monotone activations (GELU, SiLU, Hardswish, Mish), fused
-    kernels that hide their activations (``nn.LSTM``, ``nn.GRU``, ``nn.MultiheadAttention``) and calls
+    gradient is negative: ``R_in = 1[x > 0] · relu(R_out)``; at every other elementwise activation ``f``
+    it is ``R_in = f'(x) · relu(R_out)``. For the monotone ones (ReLU6, LeakyReLU, PReLU with a
+    non-negative slope, sigmoid, tanh, softplus, ELU, SELU, CELU, ...; ``f' >= 0``) this is the one
+    natural extension. For the non-monotone ones (GELU, SiLU, Hardswish, Mish, PReLU with a negative
+    slope, threshold with ``value > threshold``) it is a choice: the incoming signal is rectified, then
+    multiplied by the derivative, so ``R_in`` is negative where ``f'(x) < 0`` (GELU below about -0.75).
+    Captum's GuidedBackprop modifies ``nn.ReLU`` modules only and leaves these activations (and
+    functional ReLUs) with their plain gradient ``f'(x) · R_out``, silently.
+
+    Activations are caught in every form: modules (nested, reused, ``inplace=True``) and functional
+    calls (``F.relu``, ``torch.relu``, ``Tensor.relu``, ``F.gelu``). ``nn.MultiheadAttention`` and
+    ``F.scaled_dot_product_attention`` are written out (their softmax and products keep their
+    gradient); fused recurrent kernels that hide their activations (``nn.LSTM``, ``nn.GRU``) and calls
     that may be a ReLU in disguise (``torch.where``, ``clamp``) raise, naming the operation.
     """
 
@@ -197,18 +206,12 @@ class GuidedBackprop(Attribution):
                 return call(x)
             if name in FUSED:
                 raise NotImplementedError(fused_message(name, "GuidedBackprop"))
-            if name in _MONOTONE_IF:
-                condition, holds = _MONOTONE_IF[name]
-                if not holds(call):
-                    raise NotImplementedError(
-                        f"GuidedBackprop is defined for monotone activations; the model's {name} is not monotone "
-                        f"(it is with {condition})"
-                    )
-            elif name not in _MONOTONE:
+            if name not in _MONOTONE + _NON_MONOTONE + _SOMETIMES_MONOTONE:
                 raise NotImplementedError(
-                    f"GuidedBackprop is defined for monotone activations ({', '.join(_MONOTONE)}, threshold with "
-                    f"value <= threshold, prelu with weight >= 0); the model uses {name}"
+                    f"GuidedBackprop has no rule for the model's {name}: a newly catalogued activation must be added to "
+                    "_MONOTONE or _NON_MONOTONE in attribution/gradient.py; use Saliency meanwhile"
                 )
+            # relu(R_out) at the output, then the activation's own backward multiplies it by f'(x).
             return _RectifyGradient.apply(call(x))
 
         return _modified_backward_gradient(run, guided)
@@ -222,8 +225,11 @@ class Deconvolution(Attribution):
     backward pass whose ReLUs rectify the incoming signal instead of gating it by the forward input);
     the report's section 2.2.2. For the mirrored network with max-unpooling switches see
     :class:`~nn_interpretability.attribution.deconvnet.DeconvNetReconstruction`. Rectifiers (ReLU,
-    ReLU6, LeakyReLU, PReLU, RReLU, ``threshold(0, 0)``) are caught as modules and functional calls;
-    other activations and fused kernels raise, naming the operation.
+    ReLU6, LeakyReLU, PReLU, RReLU, ``threshold(0, 0)``) are caught as modules and functional calls.
+    The non-monotone activations GELU, SiLU, Hardswish and Mish, smooth or hard rectifiers, get the
+    same ``relu(R_out)``: a choice, as the deconvnet is defined for ReLUs only. Captum's Deconvolution
+    modifies ``nn.ReLU`` modules only and leaves them with their plain gradient, silently. Other
+    activations (sigmoid, tanh, ELU, SELU, ...) and fused kernels raise, naming the operation.
     """
 
     multiple_inputs = True
@@ -238,10 +244,10 @@ class Deconvolution(Attribution):
             if name in FUSED:
                 raise NotImplementedError(fused_message(name, "Deconvolution"))
             relu = name == "threshold" and call.argument("threshold", 1) == 0 and call.argument("value", 2) == 0
-            if name not in _RECTIFIERS and not relu:
+            if name not in _RECTIFIERS + _NON_MONOTONE and not relu:
                 raise NotImplementedError(
-                    f"Deconvolution is defined for rectifiers ({', '.join(_RECTIFIERS)}, threshold(0, 0)); the model "
-                    f"uses {name}"
+                    f"Deconvolution is defined for rectifiers ({', '.join(_RECTIFIERS + _NON_MONOTONE)}, threshold(0, 0)); "
+                    f"the model uses {name}"
                 )
             return _DeconvActivation.apply(x, call)
 

@@ -254,32 +254,33 @@ def test_dropout_in_training_mode_shares_one_mask_between_input_and_baseline(rul
     assert_same_state(before, _state(model))
 
 
-class _Softmax(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc = nn.Linear(4, 3)
-
-    def forward(self, x):
-        return F.softmax(self.fc(x), dim=1)
-
-
-class _LayerNorm(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.fc, self.norm, self.out = nn.Linear(4, 6), nn.LayerNorm(6), nn.Linear(6, 3)
-
-    def forward(self, x):
-        return self.out(torch.relu(self.norm(self.fc(x))))
-
-
-class _Gated(nn.Module):
+class _Variance(nn.Module):
     def __init__(self):
         super().__init__()
         self.fc, self.out = nn.Linear(4, 6), nn.Linear(6, 3)
 
     def forward(self, x):
         h = self.fc(x)
-        return self.out(h * torch.sigmoid(h))
+        return self.out(h * h.var(1, keepdim=True))
+
+
+class _LocalResponseNorm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.norm, self.out = nn.Linear(4, 6), nn.LocalResponseNorm(2), nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.norm(self.fc(x)[:, :, None]).squeeze(2)))
+
+
+class _Trilinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.out = nn.Linear(4, 6), nn.Linear(1, 3)
+
+    def forward(self, x):
+        h = self.fc(x)
+        return self.out(torch.einsum("bi,bi,bi->b", h, h, torch.sigmoid(h))[:, None])
 
 
 class _Ratio(nn.Module):
@@ -303,9 +304,9 @@ class _ClampReLU(nn.Module):
 @pytest.mark.parametrize(
     "build, match",
     [
-        (_Softmax, "softmax.*logits"),
-        (_LayerNorm, "layer_norm"),
-        (_Gated, "multiplies two input-dependent tensors"),
+        (_Variance, "Tensor.var"),
+        (_LocalResponseNorm, "local_response_norm"),
+        (_Trilinear, "multiplies two input-dependent tensors"),
         (_Ratio, "abs"),
         (_ClampReLU, "clamp"),
     ],
@@ -321,7 +322,7 @@ def test_operations_without_a_rule_are_clear_errors(build, match, rule):
     assert torch.equal(x.clamp(min=0), torch.relu(x))  # nothing intercepts anymore
 
 
-@pytest.mark.parametrize("build", [_Gated, _Ratio, _LayerNorm])
+@pytest.mark.parametrize("build", [_Variance, _LocalResponseNorm, _Trilinear])
 def test_non_strict_back_propagates_their_gradient(build):
     model = seeded(build, seed=0)
     x = torch.randn(2, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
@@ -337,7 +338,7 @@ def test_division_by_an_input_dependent_tensor_is_named():
 
         def forward(self, x):
             h = self.fc(x)
-            return h / h.detach().norm() + h / (2 + h)
+            return h / h.detach().norm() + torch.div(h, 2 + h, rounding_mode="floor")
 
     with pytest.raises(NotImplementedError, match="divides by an input-dependent tensor"):
         DeepLift(seeded(Normalised, 0)).attribute(torch.randn(2, 4, dtype=torch.float64))

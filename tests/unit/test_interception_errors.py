@@ -63,7 +63,7 @@ def _x(n: int = 2) -> torch.Tensor:
 
 
 # Methods that write attention out as its separate operations (core/attention.py) and explain those.
-ATTENTION_WRITTEN_OUT = {"LRP"}
+ATTENTION_WRITTEN_OUT = {"LRP", "DeepLIFT", "GuidedBackprop", "Deconvolution"}
 _ATTENTION = ("mha", "sdpa")
 
 
@@ -132,12 +132,12 @@ def test_guided_backprop_applies_its_rule_to_a_monotone_threshold():
 @pytest.mark.parametrize(
     "method, activation, match",
     [
-        (nni.GuidedBackprop, nn.Threshold(0.0, 1.0), r"threshold is not monotone \(it is with value <= threshold\)"),
+        (nni.Deconvolution, nn.Threshold(0.0, 1.0), r"rectifiers .*threshold\(0, 0\)\); the model uses threshold"),
         (nni.Deconvolution, nn.Threshold(0.5, 0.0), r"rectifiers .*threshold\(0, 0\)\); the model uses threshold"),
         (nni.GuidedBackprop, lambda h: torch.where(h > 0, h, 0), r"torch\.where.*use nn\.ReLU or F\.relu"),
         (nni.Deconvolution, lambda h: torch.where(h > 0, h, 0.0), r"torch\.where.*use nn\.ReLU or F\.relu"),
         (nni.GuidedBackprop, lambda h: h.clamp_(min=0), r"torch\.Tensor\.clamp_.*use nn\.ReLU"),
-        (nni.GuidedBackprop, nn.Hardswish(), "monotone activations.*the model uses hardswish"),
+        (nni.Deconvolution, nn.Tanh(), "rectifiers.*the model uses tanh"),
         (nni.Deconvolution, nn.SELU(), "rectifiers.*the model uses selu"),
     ],
 )
@@ -149,15 +149,17 @@ def test_activations_without_a_defined_rule_are_a_clear_error(method, activation
     assert_same_state(before, _state(model))
 
 
-def test_guided_backprop_on_prelu_depends_on_the_sign_of_its_weight():
+def test_guided_backprop_on_prelu_is_the_derivative_times_the_rectified_gradient_for_either_sign():
     prelu, x = nn.PReLU(init=0.25).double(), _inputs()
     model = _dense(prelu)
     leaky = nni.GuidedBackprop(_dense(nn.LeakyReLU(0.25))).attribute(x, target=2)
     torch.testing.assert_close(nni.GuidedBackprop(model).attribute(x, target=2), leaky)
     with torch.no_grad():
         prelu.weight.fill_(-0.5)
-    with pytest.raises(NotImplementedError, match=r"prelu is not monotone \(it is with weight >= 0\)"):
-        nni.GuidedBackprop(model).attribute(x, target=2)
+    # Not monotone with a negative slope: f'(x) · relu(g) all the same (the rule for non-monotone activations).
+    pre = model.fc1(x)
+    expected = (model.fc2.weight[2].clamp(min=0) * torch.where(pre > 0, 1.0, -0.5)) @ model.fc1.weight
+    torch.testing.assert_close(nni.GuidedBackprop(model).attribute(x, target=2), expected.detach())
 
 
 def test_where_is_refused_only_in_strict_mode():
