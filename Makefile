@@ -11,6 +11,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet --constraint constraints.txt --editable ".[dev]"
+	# LXT, the AttnLRP reference of tests/reference/test_lxt_reference.py, without the requirements it
+	# declares for language models (bitsandbytes, open_clip); its import needs transformers 4.x.
+	$(BIN)/python -m pip install --quiet --no-deps lxt==2.1
+	$(BIN)/python -m pip install --quiet --constraint constraints.txt "transformers==4.51.3" tabulate
 	touch $(STAMP)
 
 reports: $(STAMP)

@@ -28,6 +28,7 @@ _EXPORTS = {
     ".attribution.cam": ["CAM", "GradCAM", "GuidedGradCAM"],
     ".attribution.deeplift": ["DeepLift"],
     ".attribution.lrp": ["LRP", "DeepTaylor"],
+    ".attribution.rollout": ["AttentionRollout"],
     ".feature_visualization.activation_maximization": ["ActivationMaximization", "CodeSpaceActivationMaximization"],
     ".feature_visualization.deep_dream": ["DeepDream"],
 }

@@ -15,6 +15,7 @@ _EXPORTS = {
     ".lrp": ["LRP", "DeepTaylor"],
     ".noise_tunnel": ["SmoothGrad"],
     ".occlusion": ["Occlusion", "occlusion_sweep"],
+    ".rollout": ["AttentionRollout"],
 }
 
 lazy_exports(__name__, _EXPORTS, globals(), eager=True)

@@ -43,11 +43,11 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
             raise ValueError("scaled_dot_product_attention takes attn_mask or is_causal=True, not both")
         attn_mask = torch.ones(length, source, dtype=torch.bool, device=query.device).tril()
     if attn_mask is not None:
-        if attn_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attn_mask, float("-inf"))
-        else:
-            scores = scores + attn_mask
+        if attn_mask.dtype == torch.bool:  # an additive mask, so that the scores meet only an addition
+            attn_mask = torch.zeros(attn_mask.shape, dtype=scores.dtype, device=scores.device).masked_fill(~attn_mask, float("-inf"))
+        scores = scores + attn_mask
     weights = torch.softmax(scores, dim=-1)
+    _record(weights)
     if dropout_p > 0:
         weights = F.dropout(weights, dropout_p)
     return torch.matmul(weights, value)
@@ -84,6 +84,7 @@ def multi_head_attention_forward(*args, **kwargs):
     if mask is not None:
         scores = scores + mask
     attention = torch.softmax(scores, dim=-1)
+    _record(attention)
     if a["training"] and a["dropout_p"] > 0:
         attention = F.dropout(attention, a["dropout_p"])
     out = torch.matmul(attention, v).permute(2, 0, 1, 3).reshape(length, n, embed)
@@ -119,6 +120,16 @@ _REWRITES = {
 }
 
 
+#: Where the attention weights of the calls written out go, while :func:`unfused_attention` records them.
+_RECORDERS: list[list] = []
+
+
+def _record(weights: torch.Tensor) -> None:
+    """Hand the softmax weights ``(N, heads, L, S)`` of one attention call to the innermost recorder."""
+    if _RECORDERS and _RECORDERS[-1] is not None:
+        _RECORDERS[-1].append(weights)
+
+
 class _Unfused(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         rewrite = _REWRITES.get(func)
@@ -128,10 +139,15 @@ class _Unfused(TorchFunctionMode):
 
 
 @contextmanager
-def unfused_attention():
+def unfused_attention(record: list | None = None):
     """Run ``F.multi_head_attention_forward`` and ``F.scaled_dot_product_attention`` as their separate calls.
 
-    Enter it inside (after) the interceptors that should see those calls.
+    Enter it inside (after) the interceptors that should see those calls. ``record``, a list, receives
+    the attention weights ``(N, heads, L, S)`` of every such call in forward order (attention rollout).
     """
-    with _Unfused():
-        yield
+    _RECORDERS.append(record)
+    try:
+        with _Unfused():
+            yield
+    finally:
+        _RECORDERS.pop()

@@ -136,3 +136,19 @@ class AngleRegressor(MNISTCNN):
 
     def __init__(self):
         super().__init__(num_classes=1)
+
+
+def mnist_vit(num_classes: int = 10) -> nn.Module:
+    """A small vision transformer for MNIST: torchvision's ``VisionTransformer`` with 7×7 patches.
+
+    Dosovitskiy et al. 2021. 16 patch tokens and a class token, width 64, 3 encoder blocks of 4 heads,
+    MLP width 128; the patch embedding takes one channel. Being torchvision's class, every method that
+    handles ``vit_b_16`` handles it (``nn.MultiheadAttention``, LayerNorm, GELU, the class token).
+    """
+    from torchvision.models import VisionTransformer
+
+    model = VisionTransformer(
+        image_size=28, patch_size=7, num_layers=3, num_heads=4, hidden_dim=64, mlp_dim=128, num_classes=num_classes
+    )
+    model.conv_proj = nn.Conv2d(1, 64, kernel_size=7, stride=7)
+    return model

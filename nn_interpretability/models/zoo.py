@@ -27,7 +27,7 @@ from ..data.mnist import load_mnist
 from .efficientnet_lite import load_efficientnet_lite0
 from .generative import PPCA, VAE, DCGANDiscriminator, DCGANGenerator, train_gan, train_vae
 from .losses import evidential_mse_loss
-from .mnist import GAPCNN, MNISTCNN, AngleRegressor, BinaryCNN, DigitSegmenter
+from .mnist import GAPCNN, MNISTCNN, AngleRegressor, BinaryCNN, DigitSegmenter, mnist_vit
 from .torchvision_models import load_torchvision_model
 from .training import (
     evaluate_accuracy,
@@ -107,6 +107,9 @@ MNIST_MODELS: dict[str, MNISTRecipe] = {
         revision=2,
     ),
     "mnist_binary_01": MNISTRecipe(BinaryCNN, "0-vs-1 CNN of the method-agreement study", epochs=2, digits=(0, 1)),
+    "mnist_vit": MNISTRecipe(
+        mnist_vit, "small vision transformer (torchvision VisionTransformer, 7x7 patches, 3 blocks, width 64)", epochs=20
+    ),
 }
 
 

@@ -563,6 +563,7 @@ def _methods_within(method: Attribution) -> Iterator[Attribution]:
 
 def _refuse_undefined(method: Attribution) -> None:
     from ..attribution.cam import CAM
+    from ..attribution.rollout import AttentionRollout
 
     for inner in _methods_within(method):
         if isinstance(inner, CAM):
@@ -570,6 +571,11 @@ def _refuse_undefined(method: Attribution) -> None:
                 "CAM (eq. 24) is defined only for class scores that are one linear layer of globally pooled "
                 "feature maps; a softmax probability is not, so its class activation map is undefined. Use "
                 "GradCAM, whose map of the probability softmax_attribution gives"
+            )
+        if isinstance(inner, AttentionRollout):
+            raise TypeError(
+                "attention rollout explains no score: its map is the same for every output, so it has no map of "
+                "a probability. Use a method that explains a score (e.g. LRP, GradCAM)"
             )
 
 

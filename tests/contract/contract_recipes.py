@@ -26,6 +26,8 @@ from toy_models import mnist_like_batch, seeded
 #: Side of the ResNet-18 inputs (3 × RESNET_SIZE × RESNET_SIZE): 16 gives 2 × 2 maps after layer2 and
 #: 1 × 1 after layer3/layer4; 32 would make ResNet-18 alone take minutes of the suite on two cores.
 RESNET_SIZE = 16
+#: Side of the vision transformer's inputs (3 × VIT_SIZE × VIT_SIZE).
+VIT_SIZE = 16
 
 
 # --------------------------------------------------------------------------------------------------
@@ -66,6 +68,17 @@ def _resnet18() -> nn.Module:
     return torchvision.models.resnet18(weights=None, num_classes=10)
 
 
+def _vit() -> nn.Module:
+    """torchvision's VisionTransformer, tiny: 16 x 16 images, four 8 x 8 patches and a class token, one block."""
+    import torchvision
+
+    model = torchvision.models.VisionTransformer(
+        image_size=VIT_SIZE, patch_size=8, num_layers=1, num_heads=2, hidden_dim=8, mlp_dim=16, num_classes=10
+    )
+    nn.init.normal_(model.heads.head.weight)  # torchvision initialises the head with zeros: every map would be 0
+    return model
+
+
 def _rand(*shape):
     def inputs(n: int, seed: int, dtype: torch.dtype) -> torch.Tensor:
         return torch.rand(n, *shape, generator=torch.Generator().manual_seed(seed), dtype=dtype)
@@ -94,6 +107,13 @@ ARCHITECTURES: dict[str, Architecture] = {
     "resnet18": Architecture(
         lambda seed, dtype: seeded(_resnet18, seed, dtype), _rand(3, RESNET_SIZE, RESNET_SIZE), middle="layer1", last="fc"
     ),
+    # Attention (nn.MultiheadAttention), LayerNorm, GELU, a class token and position embeddings.
+    "vit": Architecture(
+        lambda seed, dtype: seeded(_vit, seed, dtype),
+        _rand(3, VIT_SIZE, VIT_SIZE),
+        middle="encoder.layers.encoder_layer_0",
+        last="heads.head",
+    ),
 }
 
 #: Layer explained by the CAM family, per architecture (Grad-CAM: any layer with feature maps).
@@ -103,11 +123,12 @@ GRAD_CAM_LAYER = {
     "nested_functional": "blocks.1.conv",
     "gap_cnn": "features.10",
     "resnet18": "layer2",
+    "vit": "encoder.layers.encoder_layer_0.ln_1",  # tokens (N, 1 + 2 x 2, 8): the patch grid is found
 }
 #: CAM's (feature layer, linear layer after the global average pooling).
 CAM_LAYERS = {"gap_cnn": ("features.10", "fc"), "resnet18": ("layer4", "fc")}
 
-_IMAGE_SIDE = {"resnet18": RESNET_SIZE}
+_IMAGE_SIDE = {"resnet18": RESNET_SIZE, "vit": VIT_SIZE}
 
 
 def _side(arch: str) -> int:
@@ -115,7 +136,7 @@ def _side(arch: str) -> int:
 
 
 def _channels(arch: str) -> int:
-    return 3 if arch == "resnet18" else 1
+    return 3 if arch in ("resnet18", "vit") else 1
 
 
 # --------------------------------------------------------------------------------------------------
@@ -238,6 +259,11 @@ RECIPES: dict[str, Recipe] = {
                 attempt=_cam_refusal("blocks.1", "head.fc1"),
                 match="expects 392",
             ),
+            "vit": NotApplicable(
+                _CAM_NEEDS_GAP + "the ViT's head reads the class token, not pooled patch maps",
+                attempt=_cam_refusal("encoder.layers.encoder_layer_0.ln_1", "heads.head"),
+                match="is not the global average of",
+            ),
         },
     ),
     "grad-cam": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
@@ -258,6 +284,18 @@ RECIPES: dict[str, Recipe] = {
     "lrp-alpha2-beta1": Recipe(),
     "lrp-composite": Recipe(),  # low=0, high=1 by default: the inputs lie in [0, 1]
     "deep-taylor": Recipe(construct=lambda arch: {"low": 0.0, "high": 1.0}),
+    # Attention rollout reads the attention weights of a transformer: only the ViT has any.
+    "attention-rollout": Recipe(
+        not_applicable={
+            arch: NotApplicable(
+                "attention rollout multiplies the attention weights of a transformer's layers; this net has no attention",
+                attempt=(lambda model, x: nni.AttentionRollout(model).attribute(x)) if arch != "dense" else None,
+                match="no nn.MultiheadAttention or F.scaled_dot_product_attention",
+            )
+            for arch in ARCHITECTURES
+            if arch != "vit"
+        }
+    ),
 }
 
 

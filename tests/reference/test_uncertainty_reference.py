@@ -200,7 +200,7 @@ BUILD = {
 }
 CALL = {"occlusion": {"sliding_window_shapes": (1, 4, 4), "strides": 2}}
 #: Methods whose probability map is undefined: softmax_attribution must say so.
-UNDEFINED = {"cam": "CAM .* undefined"}
+UNDEFINED = {"cam": "CAM .* undefined", "attention-rollout": "attention rollout explains no score"}
 #: Methods whose backward is linear in the output's gradient (or that do not backpropagate): without
 #: baselines their map of the contracted scores is their map of the probability itself.
 OF_THE_PROBABILITY = {

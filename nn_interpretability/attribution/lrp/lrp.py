@@ -18,8 +18,9 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
   affine layer with the composite's rule (``Pass()`` by default).
 - activations (ReLU, ReLU6, LeakyReLU, sigmoid, tanh, PReLU, GELU, SiLU, Hardswish, Mish, ...; the
   identity rule of Zennit and AttnLRP for the non-monotone ones), dropout, scaling by a constant or a
-  parameter (``x * c``, ``x / c``, layer scale) and adding one (``x + b``, position embeddings):
-  relevance passes through unchanged, as for a diagonal layer
+  parameter (``x * c``, ``x / c``, layer scale) and adding a constant: relevance passes through
+  unchanged, as for a diagonal layer; adding a parameter (a learned bias such as position embeddings)
+  shares the relevance in proportion, the parameter keeping its share, as a layer's bias does
   (:mod:`~nn_interpretability.core.activations` finds every activation call).
 - products of two activations (gating, squeeze-excitation, GLU) and matrix products (``q @ kᵀ``,
   ``attn @ v``, ``bmm``, ``einsum``): AttnLRP's uniform rule, half of the relevance to each operand
@@ -415,7 +416,15 @@ class _Tracer(TorchFunctionMode):
         if _requires_grad(a) and _requires_grad(b):
             sign *= kwargs.get("alpha", 1)
             return _ResidualSum.apply(a, b, sign, self.stabilizer)
-        # A constant or a parameter (a bias, position embeddings): the activation keeps its relevance.
+        activation = a if _requires_grad(a) else b
+        if self._owner(b if activation is a else a) is not None:
+            # A learned bias (position embeddings): it takes its share of the relevance, as a layer's bias.
+            def call(t):
+                swap = lambda v: t if v is activation else v  # noqa: E731
+                return entry.out_of_place(*map(swap, args), **{k: swap(v) for k, v in kwargs.items()})
+
+            return _SumRule.apply(activation, call, self.stabilizer)
+        # A constant (e.g. an input shift): the activation keeps its relevance.
         return entry.out_of_place(*args, **kwargs)
 
     def _operands_of_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[int, int] | None:
