@@ -283,7 +283,17 @@ RECIPES: dict[str, Recipe] = {
     "lrp-gamma": Recipe(),
     "lrp-alpha2-beta1": Recipe(),
     "lrp-composite": Recipe(),  # low=0, high=1 by default: the inputs lie in [0, 1]
-    "deep-taylor": Recipe(construct=lambda arch: {"low": 0.0, "high": 1.0}),
+    "deep-taylor": Recipe(
+        construct=lambda arch: {"low": 0.0, "high": 1.0},
+        not_applicable={
+            "vit": NotApplicable(
+                "deep Taylor's z+ root points need non-negative inputs at every hidden layer; the ViT's come from LayerNorm",
+                attempt=lambda model, x: nni.DeepTaylor(model, 0.0, 1.0).attribute(x),
+                error=NotImplementedError,
+                match="receives negative inputs",
+            )
+        },
+    ),
     # Attention rollout reads the attention weights of a transformer: only the ViT has any.
     "attention-rollout": Recipe(
         not_applicable={

@@ -297,3 +297,13 @@ def test_quotient_of_two_activations_is_refused_by_name():
 def test_attention_rule_name_is_checked():
     with pytest.raises(ValueError, match="attention must be one of"):
         Composite(default=Epsilon(), attention="uniform")
+
+
+def test_deep_taylor_refuses_hidden_layers_with_negative_inputs_by_name():
+    model, x = _vit(), _double(2, 3, 32, 32)
+    state = _state(model)
+    with pytest.raises(NotImplementedError, match=r"layer 'encoder.layers.encoder_layer_0.self_attention' .* receives negative"):
+        nni.DeepTaylor(model, 0.0, 1.0).attribute(x, target=0)
+    assert_same_state(state, _state(model))
+    relu_net = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3)).double().eval()
+    assert torch.isfinite(nni.DeepTaylor(relu_net, 0.0, 1.0).attribute(_double(2, 5), target=0)).all()

@@ -104,6 +104,7 @@ class _Call:
     position: int | None
     layer: LinearLayer | OpaqueLayer
     rule: Rule | None = None
+    negative_input: bool = False  # recorded only when the tracer checks for it (deep Taylor's root points)
 
 
 class _LayerRule(torch.autograd.Function):
@@ -298,6 +299,7 @@ class _Tracer(TorchFunctionMode):
         self.stabilizer = stabilizer
         self.merge = merge
         self.attention = attention
+        self.check_signs = False
         # Softmax outputs by identity: the attention weights CP-LRP takes as constants.
         self.weights: dict[int, torch.Tensor] = {}
         self.owners: dict[int, tuple[str, nn.Module]] = {}
@@ -364,6 +366,8 @@ class _Tracer(TorchFunctionMode):
         return self.owners.get(id(tensor)) or (self.owners.get(id(tensor._base)) if tensor._base is not None else None)
 
     def _record(self, call: _Call, a: torch.Tensor, compute: Callable) -> torch.Tensor:
+        if self.check_signs:
+            call.negative_input = bool((a < 0).any())
         self.calls.append(call)
         output = _LayerRule.apply(a, call, compute)
         self.outputs[id(output)] = (output, call, a)
@@ -542,6 +546,8 @@ class LRP(Attribution):
     has_convergence_delta = True
     multiplies_by_inputs = True
     multiple_inputs = True
+    #: Refuse models whose hidden layers receive negative inputs (deep Taylor's root-point assumption).
+    nonnegative_hidden_inputs = False
 
     def __init__(self, model: nn.Module, rule: Rule | None = None, composite: Composite | None = None, canonizers=None):
         super().__init__(model)
@@ -625,6 +631,7 @@ class LRP(Attribution):
     def _forward(self, run: Run, x) -> tuple[torch.Tensor, _Tracer]:
         merge = next(iter(self.canonizers), None)
         tracer = _Tracer(self.model, self.composite.stabilizer, merge, self.composite.attention)
+        tracer.check_signs = self.nonnegative_hidden_inputs
         with intercept_activations(_pass_activation), tracer, unfused_attention():
             output = run.forward(x)
         tracer.outputs.clear()
@@ -639,6 +646,8 @@ class LRP(Attribution):
                     f"{layer.label} calls {call.layer.operation}, which only Pass() can handle, but the composite gave it {rule!r}"
                 )
             call.rule = rule
+        if self.nonnegative_hidden_inputs:
+            _check_root_points(tracer.calls)
         return output, tracer
 
     def __repr__(self) -> str:
@@ -659,6 +668,19 @@ def _missing_rule(layer: Layer) -> str:
     )
 
 
+def _check_root_points(calls: Sequence[_Call]) -> None:
+    """Deep Taylor's z+ root points exist only for non-negative inputs: refuse a hidden layer that gets negative ones."""
+    for call in calls:
+        if call.negative_input and call.kind in ("linear", "conv") and call.position != 0:
+            raise NotImplementedError(
+                f"deep Taylor decomposition's z+ rule takes its root point in the positive orthant, which assumes "
+                f"non-negative inputs at every hidden layer (ReLU activations; Montavon et al. 2017, section 4); "
+                f"layer {call.name or '<model>'!r} ({type(call.module).__name__}) receives negative inputs (after a "
+                "LayerNorm, GELU, SiLU, Hardswish, ...). Use LRP, e.g. nni.LRP(model) (EpsilonPlusFlat), whose "
+                "rules do not need it"
+            )
+
+
 @register_method("deep-taylor")
 class DeepTaylor(LRP):
     """Deep Taylor decomposition: the z+ rule (LRP-alpha1-beta0) on hidden layers, z^B on the input layer.
@@ -666,7 +688,9 @@ class DeepTaylor(LRP):
     Montavon et al. 2017; the report's section 2.2.4, eq. 9–13: a first-order Taylor expansion of each
     neuron's relevance at a root point on the layer below gives ``R_j = sum_k a_j w_jk^+ / sum_j a_j
     w_jk^+ R_k``, the z+ rule, and the box-constrained root point of the input layer gives the z^B
-    rule (eq. 22). Equal to ``LRP(model, composite=Composite({0: ZBox(low, high)}, default=AlphaBeta(1, 0)))``.
+    rule (eq. 22). Equal to ``LRP(model, composite=Composite({0: ZBox(low, high)}, default=AlphaBeta(1, 0)))``
+    where its assumption holds: every hidden layer's inputs are non-negative (ReLU networks). A model whose
+    hidden layers receive negative inputs (transformers, SiLU or Hardswish nets) is refused, naming the layer.
 
     Parameters
     ----------
@@ -681,6 +705,8 @@ class DeepTaylor(LRP):
     canonizers : sequence of MergeBatchNorm, optional
         As for :class:`LRP`.
     """
+
+    nonnegative_hidden_inputs = True
 
     def __init__(self, model: nn.Module, low, high, stabilizer: float = 1e-6, bias: bool = True, canonizers=None):
         composite = Composite(
