@@ -381,7 +381,7 @@ class _Propagation(TorchFunctionMode):
         if x.dim() == 0 or x.shape[0] % (self.blocks * self.n) != 0:
             self._check_rows(x, what)
 
-    def _product(self, call, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    def _product(self, call, a: torch.Tensor, b: torch.Tensor, ordered: torch.Tensor | None = None) -> torch.Tensor:
         """The product rule for ``call(a, b)``, bilinear in two input-dependent tensors (``a * b``, ``a @ b``, ...).
 
         ``ab − a'b' = ½ (a + a')(b − b') + ½ (a − a')(b + b')`` exactly, i.e. ``Δ(ab) = ā Δb + Δa b̄`` with
@@ -392,10 +392,16 @@ class _Propagation(TorchFunctionMode):
         the multipliers fixed, the product is a linear map of ``(Δa, Δb)``, so RevealCancel carries the parts
         through it like a linear layer: ``Δy± = ā Δb± + Δa± b̄``, or under the Linear rule split anew by the
         sign of each term.
+
+        Where the boolean mask ``ordered`` (broadcast against both factors) holds, the split is the ordered one
+        ``Δ(ab) = a' Δb + Δa b``, as exact: :meth:`_standardise` takes it where the baseline's centred values
+        vanish, so that the scale's change, which then changes nothing, gets no contribution.
         """
         a_in, a_ref, *a_parts = a.chunk(self.blocks)
         b_in, b_ref, *b_parts = b.chunk(self.blocks)
         a_mean, b_mean = ((a_in + a_ref) / 2).detach(), ((b_in + b_ref) / 2).detach()
+        if ordered is not None:
+            a_mean, b_mean = torch.where(ordered, a_ref.detach(), a_mean), torch.where(ordered, b_in.detach(), b_mean)
 
         def linear(a_change, b_change):  # Δ(ab) as the linear map of the two changes
             return call(a_change, b_mean) + call(a_mean, b_change)
@@ -556,10 +562,25 @@ class _Propagation(TorchFunctionMode):
         explanations through conservative propagation"), making it a linear map at the input: DeepLIFT compares
         two points whose scales differ, and their contributions add up to the output's difference only if the
         change of the scale is attributed too.
+
+        Where the baseline is constant over ``dims`` (zero for RMSNorm), its centred values ``c'`` vanish and its
+        output is 0 whatever its scale ``r' = 1/√ε``; the product rule then takes the ordered split
+        ``Δ(c r) = r Δc + c' Δr`` (:meth:`_product`), as exact, in which the scale's change gets no contribution
+        and ``c`` the input's own scale ``r`` (Ali et al.'s constant scale, at the input). Shapley's
+        ``r̄ Δc + c̄ Δr`` would pit two contributions of about ``|Δc| / (2√ε)`` against each other: ~500 times
+        ``Δy`` for a unit variance and ``ε = 1e-6``, compounding from layer to layer, so that on a network without
+        biases explained from a zero baseline (where every normalisation sees a zero baseline) the contributions
+        grew to 1e10 (ViT) and 1e32 (Swin) and summation-to-delta drowned in their rounding.
         """
         centred = x - x.mean(dims, keepdim=True) if centre else x
         variance = self._nonlinearity("square", torch.square, centred).mean(dims, keepdim=True) + eps
-        return self._product(torch.mul, centred, self._nonlinearity("rsqrt", torch.rsqrt, variance))
+        reference = x.detach().chunk(self.blocks)[1]
+        if centre:  # baselines constant over the normalised dimensions
+            degenerate = reference.amax(dims, keepdim=True) == reference.amin(dims, keepdim=True)
+        else:  # baselines zero over them
+            degenerate = reference.abs().amax(dims, keepdim=True) == 0
+        scale = self._nonlinearity("rsqrt", torch.rsqrt, variance)
+        return self._product(torch.mul, centred, scale, ordered=degenerate)
 
     def _composed(self, func, entry: ops.OpEntry | None, args: tuple, kwargs: dict):
         """The calls treated by the rules of this section, or ``None`` where a call is none of them (e.g. a product
@@ -615,10 +636,10 @@ class _Propagation(TorchFunctionMode):
             # Sequence first, (L, N, E), as in nn.MultiheadAttention's projections: F.linear acts on the last
             # dimension, so it commutes with the transposition.
             return self._linear_rule(func, (x.transpose(0, 1), weight, bias), {}).transpose(0, 1)
-        self._check_rows(x, _describe(func))
+        self._check_blocks(x, _describe(func))  # also (N · windows, T, C), sample major (Swin)
         x_in, x_ref = x.chunk(self.blocks)[:2]
         difference = x_in - x_ref
-        y_in, y_ref = func(x[: 2 * self.n], weight, bias, *rest, **kwargs).chunk(2)
+        y_in, y_ref = func(x[: 2 * len(x_in)], weight, bias, *rest, **kwargs).chunk(2)
         total = func(difference, weight, None, *rest, **kwargs)
         spread = func(difference.abs(), weight.abs(), None, *rest, **kwargs)
         return torch.cat([y_in, y_ref, y_ref + (total + spread) / 2, y_ref + (total - spread) / 2])
@@ -814,7 +835,10 @@ class DeepLift(Attribution):
     * LayerNorm, GroupNorm, RMSNorm (also torchvision's ``LayerNorm2d``): centring and means (linear),
       the square and the reciprocal square root (secants), their product (product rule), then the affine
       weight and bias. LRP instead holds the normalisation's scale constant (Ali et al. 2022); DeepLIFT
-      compares two points whose scales differ, so it attributes the scale's change too;
+      compares two points whose scales differ, so it attributes the scale's change too, except from a
+      baseline constant over the normalised features (zero for RMSNorm), whose output is 0 whatever its
+      scale ``1/√ε``: there the product rule takes the ordered split ``r Δc`` with the input's scale, as
+      exact, as Shapley's split would pit contributions of about ``|Δc| / (2√ε)`` against each other;
     * ``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention``, written out as their linear
       maps, matrix products and softmax (:func:`~nn_interpretability.core.attention.unfused_attention`).
 
