@@ -151,6 +151,13 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("every_class_maps", "extra", None,
            "DeepLIFT maps of all ten classes of the MNIST CNN in one call (target=\"all\").",
            "19_segmentation_and_regression"),
+    Figure("vit_method_maps", "extra", None,
+           "AttnLRP, CP-LRP (default composite and LRP-epsilon everywhere), DeepLIFT, IG, token Grad-CAM and "
+           "attention rollout of the MNIST vision transformer, one test digit per class.",
+           "20_vision_transformer"),
+    Figure("vit_faithfulness_curves", "extra", None,
+           "Deletion and insertion curves of every method on the MNIST vision transformer, with a random map for reference.",
+           "20_vision_transformer"),
 )
 
 _BY_ID = {entry.id: entry for entry in MANIFEST}
