@@ -21,6 +21,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
 import nn_interpretability as nni
+from test_cam_tokens import _activation_and_gradient
 from toy_models import seeded
 
 VIT_SIZE, PATCH = 32, 8
@@ -150,14 +151,7 @@ def _tapped(model, layer, layout):
 
 
 def _hand(model, layer, x, targets, layout):
-    store = {}
-    handle = model.get_submodule(layer).register_forward_hook(lambda module, args, out: store.update(a=out))
-    try:
-        scores = model(x)[torch.arange(len(x)), torch.tensor(targets)]
-        (gradient,) = torch.autograd.grad(scores.sum(), store["a"])
-    finally:
-        handle.remove()
-    a = store["a"].detach()
+    a, gradient = _activation_and_gradient(model, layer, x, targets)
     if layout == "tokens":  # (N, 1 + h w, D): the patch tokens, then the grid
         a, gradient = a[:, 1:], gradient[:, 1:]
         weights = gradient.mean(1, keepdim=True)

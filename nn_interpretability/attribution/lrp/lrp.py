@@ -30,7 +30,7 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
   ``F.scaled_dot_product_attention`` are written out as these operations
   (:func:`~nn_interpretability.core.attention.unfused_attention`).
 - ``F.layer_norm``, ``F.group_norm``, ``F.rms_norm`` (LayerNorm, ConvNeXt's LayerNorm2d, GroupNorm,
-  RMSNorm): the statistics are constants and the rest is linear (:class:`_Normalization`).
+  RMSNorm): the statistics are constants and the rest is linear (:class:`_SumRule` with the statistics fixed).
 - max-pooling: winner-take-all (its gradient routes the relevance to the maximum).
 - average pooling, ``sum`` and ``mean``, and residual additions ``a + b`` of two activations: the sum
   rule ``R_i = x_i R / sum_k x_k`` (stabilised with the composite's ``stabilizer``), i.e. every summand
@@ -72,7 +72,7 @@ _ADDITIONS = {"add": (0, 1, 1.0), "sub": (0, 1, -1.0), "rsub": (1, 0, -1.0)}
 _SCALINGS = ("mul", "div")
 # Products of two activations and matrix products: the bilinear rule (:class:`_Bilinear`).
 _PRODUCTS = ("mul", *ops.op_names(ops.PRODUCT))
-# Normalisations whose statistics are taken as constants (:class:`_Normalization`).
+# Normalisations whose statistics are taken as constants (:class:`_SumRule` with the statistics fixed).
 _NORMALIZATIONS = ("layer_norm", "group_norm", "rms_norm")
 # Refused rather than passed with the plain gradient: negation and the nonlinear arithmetic (and, below,
 # the other normalisations without parameters).
@@ -138,7 +138,13 @@ class _PassThrough(torch.autograd.Function):
 
 
 class _SumRule(torch.autograd.Function):
-    """The sum rule for pooling and reductions: ``R_i = x_i sum_j dy_j/dx_i R_j / y_j`` (Zennit's ``Norm``)."""
+    """The epsilon rule of a linear map without parameters: ``R_i = x_i sum_j dy_j/dx_i R_j / y_j``.
+
+    The sum rule of pooling and reductions (Zennit's ``Norm``), adding a learned bias, and the
+    normalisations with their statistics taken as constants (Ali et al. 2022, section 3.2: with ``σ``
+    fixed, ``y = γ (x − μ(x)) / σ + β`` is linear in ``x``; ``β`` is a contributor of the denominator,
+    so relevance is conserved where ``β = 0``, as after ``nn.LayerNorm``'s initialisation).
+    """
 
     @staticmethod
     def forward(ctx, x, call, stabilizer):
@@ -221,31 +227,6 @@ class _Softmax(torch.autograd.Function):
     def backward(ctx, relevance):
         x, y = ctx.saved_tensors
         return x * (relevance - y * relevance.sum(ctx.dim, keepdim=True)), None
-
-
-class _Normalization(torch.autograd.Function):
-    """LayerNorm, GroupNorm, RMSNorm with their statistics taken as constants (Ali et al. 2022, section 3.2).
-
-    With ``σ`` (and the mean's scale) fixed, ``y = γ (x − μ(x)) / σ + β`` is linear in ``x`` and is
-    explained by the epsilon rule, ``R_x = x ∘ ∂_x <y(x), R / y>`` with ``β`` a contributor of the
-    denominator (relevance is conserved where ``β = 0``, as after ``nn.LayerNorm``'s initialisation).
-    """
-
-    @staticmethod
-    def forward(ctx, x, linearized, stabilizer):
-        ctx.linearized, ctx.stabilizer = linearized, stabilizer
-        y = linearized(x, x)
-        ctx.save_for_backward(x, y)
-        return y
-
-    @staticmethod
-    def backward(ctx, relevance):
-        x, y = ctx.saved_tensors
-        s = quotient(relevance, y, ctx.stabilizer)
-        with torch.enable_grad():
-            probe = x.detach().requires_grad_(True)
-            (gradient,) = torch.autograd.grad(ctx.linearized(probe, x.detach()), probe, s)
-        return x * gradient, None, None
 
 
 def _linearized_normalization(name: str, bound: dict):
@@ -473,7 +454,9 @@ class _Tracer(TorchFunctionMode):
             raise NotImplementedError(f"LRP treats {name} called as F.{name}; the model calls {_name(func)}")
         if _requires_grad(bound.get("weight")) or _requires_grad(bound.get("bias")):
             raise NotImplementedError(f"LRP cannot treat {name} with computed (input-dependent) weights")
-        return _Normalization.apply(bound["input"], _linearized_normalization(name, bound), self.stabilizer)
+        x, linearized = bound["input"], _linearized_normalization(name, bound)
+        statistics = x.detach()
+        return _SumRule.apply(x, lambda t: linearized(t, statistics), self.stabilizer)
 
     def _scaling(self, entry: ops.OpEntry, args, kwargs):
         func = entry.func
