@@ -35,6 +35,8 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/workloads.py
 	$(BIN)/python benchmarks/every_class.py
+	$(BIN)/python benchmarks/coverage.py
+	$(BIN)/python benchmarks/lrp_transformers.py
 
 clean:
 	rm -rf reports/executed reports/html reports/figures reports/index.html
