@@ -21,7 +21,7 @@ from captum.attr import LayerAttribution, LayerGradCam
 from torch import nn
 
 import nn_interpretability as nni
-from test_cam_tokens import _activation_and_gradient
+from cam_reference import activation_and_gradient
 from toy_models import seeded
 
 VIT_SIZE, PATCH = 32, 8
@@ -151,7 +151,7 @@ def _tapped(model, layer, layout):
 
 
 def _hand(model, layer, x, targets, layout):
-    a, gradient = _activation_and_gradient(model, layer, x, targets)
+    a, gradient = activation_and_gradient(model, layer, x, targets)
     if layout == "tokens":  # (N, 1 + h w, D): the patch tokens, then the grid
         a, gradient = a[:, 1:], gradient[:, 1:]
         weights = gradient.mean(1, keepdim=True)

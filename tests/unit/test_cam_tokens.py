@@ -17,6 +17,7 @@ from torch import nn
 import nn_interpretability as nni
 from nn_interpretability.attribution.cam import MAX_EXTRA_TOKENS, feature_maps, token_grid
 from test_core import _state, assert_same_state
+from cam_reference import activation_and_gradient
 from toy_models import seeded
 
 
@@ -67,17 +68,6 @@ def _images(n=3, size=(32, 64), seed=0):
     return torch.rand(n, 3, *size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
 
 
-def _activation_and_gradient(model, layer, x, target):
-    store = {}
-    handle = model.get_submodule(layer).register_forward_hook(lambda module, args, out: store.update(a=out))
-    try:
-        scores = model(x)[torch.arange(len(x)), torch.as_tensor(target)]
-        (gradient,) = torch.autograd.grad(scores.sum(), store["a"])
-    finally:
-        handle.remove()
-    return store["a"].detach(), gradient
-
-
 def _hand_grad_cam(activation, gradient, tokens):
     """eq. 25 on the grid of patch tokens ``tokens`` (a slice) laid out as ``grid``: ReLU(Σ_d mean(∂y/∂A_d) A_d)."""
     a, g = activation[:, tokens], gradient[:, tokens]  # (N, h w, D)
@@ -122,7 +112,7 @@ def test_grad_cam_on_tokens_is_the_hand_computation(extra, size):
     model, x, target = _vit(extra=extra, size=size), _images(size=size), [0, 3, 1]
     h, w = model.grid
     ours = nni.GradCAM(model, "blocks.1.ln1").attribute(x, target=target, upsample=False)
-    hand = _hand_grad_cam(*_activation_and_gradient(model, "blocks.1.ln1", x, target), slice(extra, None)).view(3, 1, h, w)
+    hand = _hand_grad_cam(*activation_and_gradient(model, "blocks.1.ln1", x, target), slice(extra, None)).view(3, 1, h, w)
     assert ours.shape == (3, 1, h, w) and hand.abs().max() > 0
     assert _relative(ours, hand) < 1e-12
     upsampled = nni.GradCAM(model, "blocks.1.ln1").attribute(x, target=target)
@@ -134,7 +124,7 @@ def test_grad_cam_on_tokens_is_the_hand_computation(extra, size):
 def test_reshape_overrides_the_automatic_grid():
     # The class token comes last: the automatic reading (leading extra tokens) takes the wrong tokens.
     model, x, target = _vit(extra_last=True), _images(), [2, 0, 1]
-    hand = _hand_grad_cam(*_activation_and_gradient(model, "blocks.1.ln1", x, target), slice(0, -1)).view(3, 1, 4, 8)
+    hand = _hand_grad_cam(*activation_and_gradient(model, "blocks.1.ln1", x, target), slice(0, -1)).view(3, 1, 4, 8)
     reshape = lambda a: a[:, :-1].unflatten(1, (4, 8)).movedim(-1, 1)  # noqa: E731
     ours = nni.GradCAM(model, "blocks.1.ln1", reshape=reshape).attribute(x, target=target, upsample=False)
     assert _relative(ours, hand) < 1e-12
@@ -193,7 +183,7 @@ class _ChannelsLast(nn.Module):
 
 def test_grad_cam_and_cam_on_channels_last_maps_are_the_hand_computation():
     model, x, target = seeded(_ChannelsLast), _images(2, size=(16, 32)), [2, 1]
-    a, g = _activation_and_gradient(model, "mix", x, target)  # (N, 4, 8, 5)
+    a, g = activation_and_gradient(model, "mix", x, target)  # (N, 4, 8, 5)
     hand = (a * g.mean((1, 2), keepdim=True)).sum(-1).clamp(min=0).unsqueeze(1)
     ours = nni.GradCAM(model, "mix").attribute(x, target=target, upsample=False)
     assert ours.shape == (2, 1, 4, 8) and _relative(ours, hand) < 1e-12

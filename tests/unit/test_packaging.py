@@ -61,3 +61,16 @@ def test_makefile_installs_with_the_constraints_and_ci_runs_make_test():
     readme = (ROOT / "README.md").read_text().splitlines()
     commands = [line for line in readme[:15] if line.startswith("make ")]
     assert commands == ["make reports", "make test"]
+
+
+def test_test_modules_import_only_their_own_folder_and_the_shared_helpers():
+    """pytest puts a test file's own folder on ``sys.path`` only once it has collected a file there, so a
+    ``from test_x import`` across folders passes or fails with the collection order; shared helpers live
+    in ``tests/*.py``, which ``pythonpath`` always provides."""
+    tests = ROOT / "tests"
+    crossing = []
+    for path in tests.rglob("test_*.py"):
+        for module in re.findall(r"^(?:from|import) (test_\w+)", path.read_text(), flags=re.M):
+            if not (path.parent / f"{module}.py").exists():
+                crossing.append(f"{path.relative_to(ROOT)} imports {module}")
+    assert not crossing, crossing
