@@ -25,14 +25,18 @@ _EXPORTS = {
     ".attribution.occlusion": ["Occlusion"],
     ".attribution.lime": ["Lime"],
     ".attribution.deconvnet": ["DeconvNetReconstruction"],
-    ".attribution.cam": ["CAM", "GradCAM", "GuidedGradCAM"],
+    ".attribution.cam": ["CAM", "GradCAM", "GuidedGradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM", "AblationCAM", "FullGrad"],
     ".attribution.deeplift": ["DeepLift"],
     ".attribution.lrp": ["LRP", "DeepTaylor"],
     ".attribution.rollout": ["AttentionRollout"],
+    ".attribution.layer": ["LayerActivation", "LayerGradientXActivation", "LayerIntegratedGradients", "LayerConductance", "InternalInfluence", "NeuronGradient", "NeuronIntegratedGradients", "NeuronConductance"],
+    ".attribution.shapley": ["FeatureAblation", "ShapleyValueSampling", "KernelShap", "GradientShap"],
+    ".attribution.rise": ["RISE"],
+    ".concepts.tcav": ["TCAV"],
     ".feature_visualization.activation_maximization": ["ActivationMaximization", "CodeSpaceActivationMaximization"],
     ".feature_visualization.deep_dream": ["DeepDream"],
 }
-_PACKAGES = ("attribution", "data", "evaluation", "feature_visualization", "models", "plot", "reports", "targets", "uncertainty")
+_PACKAGES = ("attribution", "concepts", "data", "evaluation", "feature_visualization", "models", "plot", "reports", "targets", "uncertainty")
 
 lazy_exports(__name__, _EXPORTS, globals(), submodules=_PACKAGES)
 # The registry (core) imports no method package itself; this package, above them all, names them.

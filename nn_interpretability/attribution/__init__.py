@@ -6,16 +6,19 @@ from ..core.lazy import lazy_exports
 
 # Submodule -> the public names it defines; ``__all__`` is derived from this.
 _EXPORTS = {
-    ".cam": ["CAM", "GradCAM", "GuidedGradCAM"],
+    ".cam": ["CAM", "GradCAM", "GuidedGradCAM", "GradCAMPlusPlus", "XGradCAM", "HiResCAM", "LayerCAM", "EigenCAM", "ScoreCAM", "AblationCAM", "FullGrad"],
     ".deconvnet": ["DeconvNetReconstruction"],
     ".deeplift": ["DeepLift"],
     ".gradient": ["Deconvolution", "GuidedBackprop", "InputXGradient", "Saliency", "SimpleTaylor"],
     ".integrated_gradients": ["IntegratedGradients"],
+    ".layer": ["LayerActivation", "LayerGradientXActivation", "LayerIntegratedGradients", "LayerConductance", "InternalInfluence", "NeuronGradient", "NeuronIntegratedGradients", "NeuronConductance"],
     ".lime": ["Lime", "LimeExplanation"],
     ".lrp": ["LRP", "DeepTaylor"],
     ".noise_tunnel": ["SmoothGrad"],
     ".occlusion": ["Occlusion", "occlusion_sweep"],
     ".rollout": ["AttentionRollout"],
+    ".rise": ["RISE"],
+    ".shapley": ["FeatureAblation", "GradientShap", "KernelShap", "ShapleyValueSampling"],
 }
 
 lazy_exports(__name__, _EXPORTS, globals(), eager=True)

@@ -1,4 +1,11 @@
-"""Class activation maps: CAM, Grad-CAM and Guided Grad-CAM (report section 2.2.7).
+"""Class activation maps: CAM, the Grad-CAM family and Guided Grad-CAM (report section 2.2.7).
+
+The family follows pytorch-grad-cam's layout: :class:`_WeightedMapCAM` captures the layer's activation (and
+its gradient when the variant uses one), lays both out as maps ``(N, K, h, w)`` and each variant
+overrides one function, the channel weights ``_weights(A, G) -> (N, K)`` (Grad-CAM, Grad-CAM++,
+XGrad-CAM, Score-CAM, Ablation-CAM) or the whole per-position map ``_map(A, G) -> (N, h, w)`` where the
+method is not a weighted sum of the channels (HiResCAM, LayerCAM, EigenCAM). FullGrad, which explains
+every biased layer at once, stands apart.
 
 The explained layer may output channels-first feature maps ``(N, K, h, w)`` (or ``(N, K, l)``), the
 token sequence of a vision transformer ``(N, R + h w, D)`` or channels-last maps ``(N, h, w, D)`` (Swin);
@@ -7,13 +14,17 @@ token sequence of a vision transformer ``(N, R + h w, D)`` or channels-last maps
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..core.base import Attribution, Run
-from ..core.layers import find_layer
+from ..core.batching import chunk_size, chunks
+from ..core.layers import find_layer, same_layer
+from ..core.progress import progress
 from ..core.registry import register_method
 from .gradient import GuidedBackprop
 
@@ -158,14 +169,6 @@ def upsample(maps: torch.Tensor, size, mode: str = "bilinear") -> torch.Tensor:
     return F.interpolate(maps, size=tuple(size), mode=mode, **aligned)
 
 
-def _same_layer(model: nn.Module, layer: nn.Module, name: str) -> tuple[str, nn.Module]:
-    """``layer`` inside ``model`` (a wrapper of the old model keeps it), else the layer of the same name."""
-    for candidate, module in model.named_modules():
-        if module is layer:
-            return candidate, module
-    return find_layer(model, name)
-
-
 class _ClassActivationMap(Attribution):
     """Shared parts: the layer, its maps (:func:`feature_maps`), upsampling to the input and the optional ReLU."""
 
@@ -181,7 +184,7 @@ class _ClassActivationMap(Attribution):
         self.reshape = reshape
 
     def _rebind(self, model: nn.Module) -> None:
-        self.layer_name, self.layer = _same_layer(model, self.layer, self.layer_name)
+        self.layer_name, self.layer = same_layer(model, self.layer, self.layer_name)
 
     def _capture(self, store: dict) -> None:
         _capture(self.layer, store, check=self.reshape is None)
@@ -236,7 +239,7 @@ class CAM(_ClassActivationMap):
 
     def _rebind(self, model: nn.Module) -> None:
         super()._rebind(model)
-        self.fc_name, self.fc = _same_layer(model, self.fc, self.fc_name)
+        self.fc_name, self.fc = same_layer(model, self.fc, self.fc_name)
 
     def _check_structure(self, features: torch.Tensor, store: dict, output: torch.Tensor) -> None:
         """Refuse a model that is not feature maps → global average pooling → ``fc`` → class scores (eq. 24)."""
@@ -278,8 +281,81 @@ class CAM(_ClassActivationMap):
         return self._finish(maps, run.inputs, upsample)
 
 
+@dataclass
+class _LayerPass:
+    """One call's view of the explained layer, for the variants that run further forwards (Score-CAM, Ablation-CAM)."""
+
+    run: Run
+    activation: torch.Tensor  # the layer's output as the model produced it (detached)
+    layout: Callable[[torch.Tensor], torch.Tensor]  # that output (or its gradient) -> maps (N, K, h, w)
+    scores: torch.Tensor  # the explained score of each sample (N,), on the unchanged input
+    internal_batch_size: int | None = None
+    show_progress: bool | None = None
+
+
+class _WeightedMapCAM(_ClassActivationMap):
+    """The Grad-CAM family: activation maps ``A`` (and gradient maps ``G``) of one layer -> one map per sample.
+
+    ``_attribute`` captures the layer's output (and, when ``needs_gradients``, the gradient of the
+    explained score with respect to it), lays both out as maps ``(N, K, h, w)`` with
+    :func:`feature_maps`, calls :meth:`_map`, applies the optional ReLU at the layer's resolution and
+    upsamples to the input. A variant overrides :meth:`_weights` (the channel weights of the weighted
+    sum ``Σ_k w_k A^k``) or :meth:`_map` (the whole per-position map).
+    """
+
+    def __init__(self, model, layer, relu_attributions: bool = True, interpolate_mode: str = "bilinear", reshape=None):
+        super().__init__(model, layer, relu_attributions, interpolate_mode, reshape)
+
+    def _attribute(self, run: Run, upsample: bool = True) -> torch.Tensor:
+        """Maps ``(N, 1, H, W)`` (or at the layer's resolution with ``upsample=False``)."""
+        return self._explain(run, upsample)
+
+    def _explain(self, run: Run, upsample: bool, **batching) -> torch.Tensor:
+        store: dict = {}
+        self._capture(store)
+        if self.needs_gradients:
+            output = run.forward(run.inputs.detach().requires_grad_(True))
+            scores = run.select(output)
+            activation = store["maps"]
+            layout = self._layout(activation, run.inputs)
+            (gradient,) = torch.autograd.grad(scores.sum(), activation)
+            gradients = layout(gradient)
+            self._check_gradient(gradient, gradients)
+        else:
+            with torch.no_grad():
+                output = run.forward(run.inputs)
+                scores = run.select(output)
+            activation = store["maps"]
+            layout = self._layout(activation, run.inputs)
+            gradients = None
+        activation = activation.detach()
+        context = _LayerPass(run, activation, layout, scores.detach(), **batching)
+        return self._finish(self._map(layout(activation), gradients, context), run.inputs, upsample)
+
+    def _map(self, activations: torch.Tensor, gradients: torch.Tensor | None, context: _LayerPass) -> torch.Tensor:
+        """The map ``(N, h, w)`` before the ReLU: ``Σ_k w_k A^k`` with the weights of :meth:`_weights`."""
+        return torch.einsum("nk,nk...->n...", self._weights(activations, gradients, context), activations)
+
+    def _weights(self, activations: torch.Tensor, gradients: torch.Tensor | None, context: _LayerPass) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _check_gradient(self, gradient: torch.Tensor, gradient_maps: torch.Tensor) -> None:
+        """Refuse a layer whose grid has no gradient while the tokens left out have one (after the last attention)."""
+        if gradient_maps.count_nonzero() == 0 and gradient.count_nonzero() > 0:
+            raise ValueError(
+                f"the target depends on {self.layer_name!r} only through the tokens left out of its maps (e.g. the "
+                "class token the head reads after the last attention), so the patch grid has no gradient: explain a "
+                "layer before the last attention, e.g. the last block's first LayerNorm"
+            )
+
+
+def _spatial_sum(maps: torch.Tensor) -> torch.Tensor:
+    """``Σ_ij`` of maps ``(N, K, ...)``: ``(N, K)``."""
+    return maps.flatten(2).sum(2)
+
+
 @register_method("grad-cam")
-class GradCAM(_ClassActivationMap):
+class GradCAM(_WeightedMapCAM):
     """Grad-CAM (Selvaraju et al. 2017; report eq. 25): ``ReLU(Σ_k α_k^c A^k)``, ``α_k^c`` = mean of ``∂y_c/∂A^k``.
 
     Works for any layer with spatial outputs, of any model, vision transformers included (the mean
@@ -305,34 +381,307 @@ class GradCAM(_ClassActivationMap):
         maps as they are, vision-transformer tokens ``(N, R + h w, D)`` without their ``R`` leading extra
         tokens (class, register), channels-last maps ``(N, h, w, D)`` (Swin); the features ``D`` are the
         channels ``K``.
+
+    The other members of the family take the same arguments and differ in one function.
     """
 
-    def __init__(self, model, layer, relu_attributions: bool = True, interpolate_mode: str = "bilinear", reshape=None):
-        super().__init__(model, layer, relu_attributions, interpolate_mode, reshape)
+    def _weights(self, activations, gradients, context):
+        return gradients.flatten(2).mean(2)
 
-    def _attribute(self, run: Run, upsample: bool = True) -> torch.Tensor:
-        """Grad-CAM maps ``(N, 1, H, W)`` (or at the layer's resolution with ``upsample=False``)."""
-        store: dict = {}
-        self._capture(store)
-        output = run.forward(run.inputs.detach().requires_grad_(True))
-        activation = store["maps"]
-        layout = self._layout(activation, run.inputs)
-        (gradient,) = torch.autograd.grad(run.select(output).sum(), activation)
-        gradient_maps = layout(gradient)
-        self._check_gradient(gradient, gradient_maps)
-        alpha = gradient_maps.flatten(2).mean(2)  # (N, K)
-        maps = torch.einsum("nk,nk...->n...", alpha, layout(activation.detach()))
-        return self._finish(maps, run.inputs, upsample)
 
-    def _check_gradient(self, gradient: torch.Tensor, gradient_maps: torch.Tensor) -> None:
-        """Refuse a layer whose grid has no gradient while the tokens left out have one (after the last attention)."""
-        if gradient_maps.count_nonzero() == 0 and gradient.count_nonzero() > 0:
+@register_method("grad-cam-plus-plus")
+class GradCAMPlusPlus(_WeightedMapCAM):
+    """Grad-CAM++ (Chattopadhyay et al. 2018, eq. 19): weights ``Σ_ij α_ij^kc ReLU(∂y_c/∂A^k_ij)``.
+
+    ``α_ij = g² / (2 g² + Σ_ab A_ab g³ + ε)`` with ``g = ∂y_c/∂A_ij`` and ``ε = 10⁻⁶``: the closed form of
+    eq. 19 for ``Y_c = exp(S_c)`` in which the higher derivatives are powers of the first, as
+    pytorch-grad-cam computes it; ``α_ij = 0`` where ``g = 0``. Arguments as :class:`GradCAM`'s.
+    """
+
+    def _weights(self, activations, gradients, context):
+        squared, cubed = gradients**2, gradients**3
+        total = _spatial_sum(activations).view(*activations.shape[:2], *(1,) * (activations.dim() - 2))
+        alpha = torch.where(gradients != 0, squared / (2 * squared + total * cubed + 1e-6), torch.zeros_like(gradients))
+        return _spatial_sum(alpha * gradients.clamp(min=0))
+
+
+@register_method("xgrad-cam")
+class XGradCAM(_WeightedMapCAM):
+    """XGrad-CAM (Fu et al. 2020): weights ``Σ_ij (A^k_ij / Σ_ab A^k_ab) ∂y_c/∂A^k_ij``.
+
+    The gradient averaged with the normalised activation as weights (``10⁻⁷`` is added to the
+    denominator, as pytorch-grad-cam does). Arguments as :class:`GradCAM`'s.
+    """
+
+    def _weights(self, activations, gradients, context):
+        total = _spatial_sum(activations).view(*activations.shape[:2], *(1,) * (activations.dim() - 2))
+        return _spatial_sum(gradients * activations / (total + 1e-7))
+
+
+@register_method("hires-cam")
+class HiResCAM(_WeightedMapCAM):
+    """HiResCAM (Draelos & Carin 2020): ``ReLU(Σ_k ∂y_c/∂A^k ⊙ A^k)``, elementwise, not averaged.
+
+    Equal to Grad-CAM where the gradient is constant over the positions (a global average pooling
+    head). Arguments as :class:`GradCAM`'s.
+    """
+
+    def _map(self, activations, gradients, context):
+        return (gradients * activations).sum(1)
+
+
+@register_method("layer-cam")
+class LayerCAM(_WeightedMapCAM):
+    """LayerCAM (Jiang et al. 2021): ``ReLU(Σ_k ReLU(∂y_c/∂A^k) ⊙ A^k)``. Arguments as :class:`GradCAM`'s."""
+
+    def _map(self, activations, gradients, context):
+        return (gradients.clamp(min=0) * activations).sum(1)
+
+
+@register_method("eigen-cam")
+class EigenCAM(_WeightedMapCAM):
+    """Eigen-CAM (Muhammad & Yeasin 2020): the activations projected on their first principal component.
+
+    Per sample, the activation maps as a matrix ``(h w, K)`` are centred over the positions and
+    projected on their first right singular vector ``v₁``. No gradient, no class: the map is the same
+    for every target (the target is still checked). The sign of ``v₁``, which the decomposition leaves
+    free, is the one ``numpy.linalg.svd`` (LAPACK's ``gesdd``) returns, as in pytorch-grad-cam, so the
+    maps (after the ReLU) are its maps; ``torch.linalg.svd`` returns the opposite sign on some of the
+    same matrices. The decomposition therefore runs on the CPU, in numpy, on the matrix pytorch-grad-cam decomposes. Arguments as :class:`GradCAM`'s.
+    """
+
+    needs_gradients = False
+
+    def _map(self, activations, gradients, context):
+        # numpy, sample by sample, centred there: LAPACK's sign flips with the last bits of a matrix whose
+        # components are close, so the matrix must be pytorch-grad-cam's to the bit to get its sign.
+        first = []
+        for maps in activations.flatten(2).cpu().numpy():  # (K, h w)
+            rows = maps.T
+            first.append(np.linalg.svd(rows - rows.mean(axis=0), full_matrices=True)[2][0])
+        rows = activations.flatten(2).transpose(1, 2)  # (N, h w, K)
+        centred = rows - rows.mean(1, keepdim=True)
+        projection = torch.einsum("npk,nk->np", centred, torch.from_numpy(np.stack(first)).to(centred))
+        return projection.view(activations.shape[0], *activations.shape[2:])
+
+
+class _PerturbationCAM(_WeightedMapCAM):
+    """Score-CAM and Ablation-CAM: channel weights from further forwards, one per (channel, sample), batched."""
+
+    needs_gradients = False
+
+    def _attribute(
+        self, run: Run, upsample: bool = True, internal_batch_size: int | None = None, show_progress: bool | None = None
+    ) -> torch.Tensor:
+        """Maps ``(N, 1, H, W)`` (or at the layer's resolution with ``upsample=False``).
+
+        Parameters
+        ----------
+        upsample : bool
+            Resize the maps to the input's spatial size.
+        internal_batch_size : int, optional
+            Copies (over all channels and samples) per forward. ``None`` fills one pass with at most
+            :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` input elements (on the CPU at most
+            :data:`~nn_interpretability.core.batching.CPU_ROWS` copies).
+        show_progress : bool, optional
+            A progress bar over the forwards; ``None`` shows it in a terminal or notebook only.
+        """
+        return self._explain(run, upsample, internal_batch_size=internal_batch_size, show_progress=show_progress)
+
+    def _copies(self, context: _LayerPass, channels: int, elements: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The ``(channel, sample)`` of each copy per pass, copy-major (row ``k N + i``: channel ``k`` of sample ``i``).
+
+        A pass holds ``internal_batch_size`` copies, or as many of ``elements`` each as the memory budget allows.
+        """
+        run = context.run
+        x = run.inputs
+        per_pass = chunk_size(elements, context.internal_batch_size, rows_per_copy=1, device=x.device)
+        rows = torch.arange(channels * run.n, device=x.device)
+        passes = chunks(len(rows), per_pass)
+        return [(rows[p.start : p.stop] // run.n, rows[p.start : p.stop] % run.n) for p in passes]
+
+
+@register_method("score-cam")
+class ScoreCAM(_PerturbationCAM):
+    """Score-CAM (Wang et al. 2020): weights = softmax over the channels of the score of ``x ∘ H^k``.
+
+    ``H^k`` is the activation map ``A^k`` upsampled to the input (bilinear with ``align_corners=True``,
+    pytorch-grad-cam's ``UpsamplingBilinear2d``) and min-max normalised per sample and channel
+    (``(H - min) / (max - min + 10⁻⁸)``); the score of each masked input is the explained target of its
+    sample; the weights are their softmax over the ``K`` channels, as pytorch-grad-cam defines them
+    (the paper's baseline-subtracted increase differs from it by a constant per sample, which the
+    softmax removes). ``K N`` forwards, batched by ``internal_batch_size``. Arguments as :class:`GradCAM`'s.
+    """
+
+    def _weights(self, activations, gradients, context):
+        run, x = context.run, context.run.inputs
+        if activations.dim() - 2 not in (1, 2, 3) or activations.dim() != x.dim():
             raise ValueError(
-                f"the target depends on {self.layer_name!r} only through the tokens left out of its maps (e.g. the "
-                "class token the head reads after the last attention), so the patch grid has no gradient: explain a "
-                "layer before the last attention, e.g. the last block's first LayerNorm"
+                f"Score-CAM masks the input with {self.layer_name!r}'s maps {tuple(activations.shape)}: they need as many "
+                f"spatial dimensions as the input {tuple(x.shape)}"
             )
+        mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[activations.dim() - 2]
+        masks = F.interpolate(activations, size=tuple(x.shape[2:]), mode=mode, align_corners=True)
+        flat = masks.flatten(2)
+        low = flat.amin(2).view(*masks.shape[:2], *(1,) * (masks.dim() - 2))
+        high = flat.amax(2).view_as(low)
+        masks = (masks - low) / (high - low + 1e-8)
+        k = activations.shape[1]
+        scores = torch.empty(k * run.n, dtype=context.scores.dtype, device=x.device)
+        with torch.no_grad():
+            for channel, sample in progress(self._copies(context, k, x[0].numel()), "Score-CAM", context.show_progress):
+                masked = x[sample] * masks[sample, channel].unsqueeze(1)
+                rows = channel * run.n + sample
+                scores[rows] = run.select(run.forward(masked, sample), sample)
+        return scores.view(k, run.n).T.softmax(1)
 
+
+@register_method("ablation-cam")
+class AblationCAM(_PerturbationCAM):
+    """Ablation-CAM (Desai & Ramaswamy 2020): weights = relative drop of the score, ``(y_c - y_c^k) / y_c``.
+
+    ``y_c^k`` is the explained score with channel ``k`` of the layer's output set to zero (the paper's
+    ablation; pytorch-grad-cam sets it to ``min - 10⁷`` instead where the layer's output has no zero,
+    i.e. not after a ReLU). The network after the layer runs on ``K N`` ablated copies of the
+    activation, batched by ``internal_batch_size``; the layers before it run once when the model
+    allows a longer batch after the layer (checked on the first pass against full forwards of
+    repeated inputs), else on every copy. Arguments as :class:`GradCAM`'s.
+    """
+
+    def _weights(self, activations, gradients, context):
+        run, activation = context.run, context.activation
+        # Where each element of the maps sits in the layer's output: the layout only selects and
+        # rearranges, so it carries indices as it carries values.
+        index = context.layout(torch.arange(activation.numel(), device=activation.device).view(activation.shape))
+        k, per_sample = activations.shape[1], activation[0].numel()
+        scores = torch.empty(k * run.n, dtype=context.scores.dtype, device=activation.device)
+        shortcut = None  # whether the layers after the layer take all copies after one pass of the batch
+        with torch.no_grad():
+            for channel, sample in progress(self._copies(context, k, per_sample), "Ablation-CAM", context.show_progress):
+                ablated = activation[sample].flatten(1).scatter(1, index[sample, channel].flatten(1) - sample[:, None] * per_sample, 0)
+                ablated = ablated.view(-1, *activation.shape[1:])
+                if shortcut is None:
+                    first = slice(0, min(len(sample), run.n))
+                    full = self._after_layer(run, ablated[first], sample[first], repeat=True)
+                    suffix = self._after_layer(run, ablated, sample, repeat=False)
+                    scale = full.abs().max()
+                    shortcut = suffix is not None and torch.allclose(suffix[first], full, rtol=1e-3, atol=1e-3 * scale)
+                    values = suffix if shortcut else self._after_layer(run, ablated, sample, repeat=True)
+                else:
+                    values = self._after_layer(run, ablated, sample, repeat=not shortcut)
+                scores[channel * run.n + sample] = values
+        drops = context.scores.repeat(k) - scores
+        return (drops / context.scores.repeat(k)).view(k, run.n).T
+
+    def _after_layer(self, run: Run, ablated: torch.Tensor, sample: torch.Tensor, repeat: bool) -> torch.Tensor | None:
+        """The explained scores with the layer's output replaced by ``ablated`` (copies of samples ``sample``).
+
+        ``repeat``: the model runs on the inputs of those samples, one row per copy. Otherwise on the batch
+        once, the layer handing the longer batch of copies on; ``None`` if the model cannot take it.
+        """
+        handle = self.layer.register_forward_hook(lambda module, args, output: ablated)
+        try:
+            if repeat:
+                return run.select(run.forward(run.inputs[sample], sample), sample)
+            try:
+                output = self.model(run.inputs, *run.additional_forward_args)
+            except (RuntimeError, ValueError, IndexError, TypeError):
+                return None
+            if not isinstance(output, torch.Tensor) or output.dim() == 0 or output.shape[0] != len(sample):
+                return None
+            return run.select(output, sample)
+        finally:
+            handle.remove()
+
+
+def _min_max(maps: torch.Tensor) -> torch.Tensor:
+    """Each map of ``(N, K, ...)`` shifted to minimum 0 and divided by ``10⁻⁷ +`` its maximum (pytorch-grad-cam's scaling)."""
+    flat = maps.flatten(2)
+    shifted = flat - flat.amin(2, keepdim=True)
+    return (shifted / (1e-7 + shifted.amax(2, keepdim=True))).view_as(maps)
+
+
+@register_method("full-grad")
+class FullGrad(Attribution):
+    """FullGrad (Srinivas & Fleuret 2019): ``ψ(|∇_x f ⊙ x|) + Σ_l Σ_k ψ(|∇_b f ⊙ b|)`` over every biased layer.
+
+    The full-gradient decomposition (``f(x) = ∇_x f · x + Σ ∇_b f · b`` for piecewise-linear
+    networks) made into a saliency map as pytorch-grad-cam does: the input-gradient term per input
+    channel and the bias-gradient term per channel of every ``nn.Conv2d`` and ``nn.BatchNorm2d`` with a
+    bias (the BatchNorm's bias being ``β - μ γ / √(σ² + ε)``, its running statistics folded in) are
+    taken in absolute value, each map min-max scaled (``ψ``: ``(m - min) / (10⁻⁷ + max - min)``),
+    upsampled to the input (``interpolate_mode``, after the sum over a layer's channels, which bilinear
+    resizing commutes with) and summed. pytorch-grad-cam then min-max scales the sum per image; this
+    map is before that scaling. Linear layers' biases have no spatial map and are left out, as there.
+
+    Parameters
+    ----------
+    model : nn.Module
+        With at least one ``nn.Conv2d`` or ``nn.BatchNorm2d`` with a bias, taking images ``(N, C, H, W)``.
+    interpolate_mode : str
+        Upsampling mode of the layers' maps.
+    layer : None
+        FullGrad has no layer: it explains all biased layers at once (a layer given is refused).
+    """
+
+    min_input_dim = 3
+
+    def __init__(self, model, interpolate_mode: str = "bilinear", *, layer=None):
+        super().__init__(model)
+        if layer is not None:
+            raise TypeError("FullGrad takes no layer: it uses every nn.Conv2d and nn.BatchNorm2d with a bias of the model")
+        self.interpolate_mode = interpolate_mode
+
+    def _biased_layers(self) -> list[tuple[str, nn.Module]]:
+        layers = [
+            (name, module)
+            for name, module in self.model.named_modules()
+            if isinstance(module, (nn.Conv2d, nn.BatchNorm2d)) and module.bias is not None
+        ]
+        if not layers:
+            raise ValueError(
+                f"FullGrad sums the bias-gradients of the nn.Conv2d and nn.BatchNorm2d layers with a bias, and "
+                f"{type(self.model).__name__} has none"
+            )
+        for name, module in layers:
+            if isinstance(module, nn.BatchNorm2d) and module.running_mean is None:
+                raise ValueError(
+                    f"FullGrad folds the running statistics of {name!r} into its bias, and it keeps none "
+                    "(track_running_stats=False)"
+                )
+        return layers
+
+    @staticmethod
+    def _bias(module: nn.Module) -> torch.Tensor:
+        if isinstance(module, nn.BatchNorm2d):
+            scale = module.weight if module.weight is not None else 1.0
+            return module.bias - module.running_mean * scale / torch.sqrt(module.running_var + module.eps)
+        return module.bias
+
+    def _attribute(self, run: Run) -> torch.Tensor:
+        """FullGrad maps ``(N, 1, H, W)`` of images ``(N, C, H, W)``, before pytorch-grad-cam's final min-max scaling."""
+        x = run.inputs
+        if x.dim() != 4:
+            raise ValueError(f"FullGrad explains images (N, C, H, W) through nn.Conv2d layers, got inputs of shape {tuple(x.shape)}")
+        calls: list[tuple[nn.Module, torch.Tensor]] = []
+
+        def keep(module, args, output):
+            calls.append((module, output))
+            return output.clone()  # an in-place operation after the layer must not change the tensor we differentiate by
+
+        for _, module in self._biased_layers():
+            module.register_forward_hook(keep)
+        x = x.detach().requires_grad_(True)
+        scores = run.select(run.forward(x))
+        gradients = torch.autograd.grad(scores.sum(), [x] + [output for _, output in calls], allow_unused=True)
+        total = _min_max((x * gradients[0]).abs().detach()).sum(1, keepdim=True)
+        for (module, output), gradient in zip(calls, gradients[1:]):
+            if gradient is None:
+                continue
+            bias = self._bias(module).detach().view(1, -1, *(1,) * (gradient.dim() - 2))
+            layer_map = _min_max((bias * gradient).abs()).sum(1, keepdim=True)
+            total = total + upsample(layer_map, x.shape[2:], self.interpolate_mode)
+        return total
 
 @register_method("guided-grad-cam")
 class GuidedGradCAM(Attribution):

@@ -52,6 +52,53 @@ def _along(values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return values.view(-1, *(1,) * (like.dim() - 1))
 
 
+class StraightPath:
+    """The points ``x' + α (x − x')`` of every sample, passed through the model in chunks.
+
+    Point ``j`` is step ``j // N`` of sample ``j % N``; a chunk may split a step across samples. Path
+    arithmetic is in :func:`~nn_interpretability.core.batching.compute_dtype`; the points are in the
+    inputs' dtype. Integrated Gradients and the layer and neuron methods that integrate along the input
+    path (conductance, internal influence) walk it.
+
+    Attributes
+    ----------
+    baselines : tuple of Tensor
+        One per input ``(N, ...)``, in the inputs' dtype.
+    differences : tuple of Tensor
+        ``x − x'`` per input, in the compute dtype.
+    """
+
+    def __init__(self, run: Run, baselines, alphas):
+        xs = run.inputs_tuple
+        self.run, self.dtype = run, compute_dtype(xs[0].dtype)
+        self.baselines = broadcast_baselines_each(baselines, xs)
+        self.starts = tuple(b.to(self.dtype) for b in self.baselines)
+        self.differences = tuple(x.to(self.dtype) - start for x, start in zip(xs, self.starts))
+        self.alphas = torch.as_tensor(alphas, dtype=self.dtype, device=xs[0].device)
+
+    def passes(self, internal_batch_size: int | None, desc: str, show_progress: bool | None):
+        """``(rows, step, sample, points)`` per chunk; ``points`` (shaped as the inputs) require gradients."""
+        run, xs = self.run, self.run.inputs_tuple
+        n, device = run.n, xs[0].device
+        chunk = chunk_size(sum(x[0].numel() for x in xs), internal_batch_size, rows_per_copy=1, device=device)
+        for rows in progress(chunks(len(self.alphas) * n, chunk), desc, show_progress):
+            j = torch.arange(rows.start, rows.stop, device=device)
+            step, sample = j // n, j % n
+            points = run.like(
+                (start[sample] + _along(self.alphas[step], d) * d[sample]).to(x.dtype).requires_grad_(True)
+                for x, start, d in zip(xs, self.starts, self.differences)
+            )
+            yield rows, step, sample, points
+
+    def output_change(self, selector) -> torch.Tensor:
+        """``f(x) − f(x')`` of the explained score per sample, in the compute dtype (for convergence deltas)."""
+        run = self.run
+        with torch.no_grad():
+            both = run.like(torch.cat([x, b.contiguous()]) for x, b in zip(run.inputs_tuple, self.baselines))
+            scores = selector(run.forward(both))
+        return (scores[: run.n] - scores[run.n :]).to(self.dtype)
+
+
 @register_method("integrated-gradients")
 class IntegratedGradients(Attribution):
     """Integrated Gradients: ``(x - x') ∘ ∫_0^1 ∂f_c(x' + α(x - x'))/∂x dα`` along the straight path.
@@ -126,42 +173,23 @@ class IntegratedGradients(Attribution):
         For float16/bfloat16 inputs the path points are computed and the gradients accumulated in
         float32; each pass runs the model in the inputs' dtype.
         """
-        xs = run.inputs_tuple
         alphas, weights = quadrature(method, n_steps)
-        baselines = broadcast_baselines_each(baselines, xs)
-        n, device = run.n, xs[0].device
-        chunk = chunk_size(sum(x[0].numel() for x in xs), internal_batch_size, rows_per_copy=1, device=device)
-        dtype = compute_dtype(xs[0].dtype)
-        alphas = torch.as_tensor(alphas, dtype=dtype, device=device)
-        weights = torch.as_tensor(weights, dtype=dtype, device=device)
-        starts = tuple(b.to(dtype) for b in baselines)
-        differences = tuple(x.to(dtype) - b for x, b in zip(xs, starts))
-
+        path = StraightPath(run, baselines, alphas)
+        weights = torch.as_tensor(weights, dtype=path.dtype, device=path.alphas.device)
         selector = run.selector
-        integrated = tuple(torch.zeros(x.shape, dtype=dtype, device=device) for x in xs)
-        # Path point j is step j // N of sample j % N; chunks may split a step across samples.
-        for rows in progress(chunks(n_steps * n, chunk), "integrated gradients", show_progress):
-            j = torch.arange(rows.start, rows.stop, device=device)
-            step, sample = j // n, j % n
-            scaled = tuple(
-                (start[sample] + _along(alphas[step], d) * d[sample]).to(x.dtype).requires_grad_(True)
-                for x, start, d in zip(xs, starts, differences)
-            )
-            scores = selector(run.forward(run.like(scaled), sample), sample)
-            gradients = torch.autograd.grad(scores.sum(), scaled)
+        integrated = tuple(torch.zeros_like(d) for d in path.differences)
+        for _, step, sample, points in path.passes(internal_batch_size, "integrated gradients", show_progress):
+            scores = selector(run.forward(points, sample), sample)
+            gradients = torch.autograd.grad(scores.sum(), points if run.multiple else (points,))
             for total, gradient in zip(integrated, gradients):
-                total.index_add_(0, sample, gradient.to(dtype) * _along(weights[step], gradient))
+                total.index_add_(0, sample, gradient.to(path.dtype) * _along(weights[step], gradient))
         attributions = run.like(
-            total * d if self.multiplies_by_inputs else total for total, d in zip(integrated, differences)
+            total * d if self.multiplies_by_inputs else total for total, d in zip(integrated, path.differences)
         )
         if not return_convergence_delta:
             return attributions
-        with torch.no_grad():
-            both = run.like(torch.cat([x, b.contiguous()]) for x, b in zip(xs, baselines))
-            end_scores = selector(run.forward(both))
-            change = (end_scores[:n] - end_scores[n:]).to(dtype)
-            delta = sum((total * d).flatten(1).sum(1) for total, d in zip(integrated, differences)) - change
-        return attributions, delta
+        products = sum((total * d).flatten(1).sum(1) for total, d in zip(integrated, path.differences))
+        return attributions, products - path.output_change(selector)
 
     def __repr__(self) -> str:
         return f"IntegratedGradients({type(self.model).__name__}, multiply_by_inputs={self.multiplies_by_inputs})"

@@ -31,3 +31,15 @@ def find_layer(model: nn.Module, layer: nn.Module | str) -> tuple[str, nn.Module
         if module is layer:
             return name, module
     raise ValueError("layer must be a submodule of the model or its dotted name")
+
+
+def same_layer(model: nn.Module, layer: nn.Module, name: str) -> tuple[str, nn.Module]:
+    """``layer`` inside ``model`` (a wrapper of the old model keeps it), else the layer named ``name``.
+
+    For :meth:`~nn_interpretability.core.base.Attribution.with_model`: a method bound to a layer of one
+    model finds the corresponding layer of another.
+    """
+    for candidate, module in model.named_modules():
+        if module is layer:
+            return candidate, module
+    return find_layer(model, name)

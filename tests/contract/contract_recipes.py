@@ -194,6 +194,15 @@ def _lime_settings(arch: str) -> dict:
     return {"segmentation": "grid", "cell_size": _side(arch) // 4, "n_samples": 20}
 
 
+def _coarse_features(arch: str) -> torch.Tensor:
+    """Four feature groups per sample (quarters of the image, or of the dense net's 12 inputs)."""
+    if arch == "dense":
+        return torch.arange(12) // 3
+    side = _side(arch)
+    quarter = torch.arange(side) // (side // 2)
+    return (quarter[:, None] * 2 + quarter[None, :]).view(1, 1, side, side)
+
+
 _NO_FEATURE_MAPS = NotApplicable(
     "the dense net has no layer with spatial feature maps (and its inputs are (N, 12)): the CAM family explains (N, K, h, w) activations",
     attempt=lambda model, x: nni.GradCAM(model, "1").attribute(x),
@@ -207,6 +216,19 @@ def _cam_refusal(feature: str, fc: str) -> Callable:
 
 _CAM_NEEDS_GAP = "CAM needs a GAP network (conv feature maps -> global average pooling -> one linear layer); "
 
+def _layer_sum(value: torch.Tensor) -> torch.Tensor:
+    """A neuron selector for the layer of any architecture: the sum of every other value of each sample.
+
+    Many, so that not all are dead; half of each token's features, whose sum a following LayerNorm does
+    not ignore (the ViT's head reads the class token alone).
+    """
+    return value.flatten(1)[:, ::2].sum(1)
+
+
+def _middle(arch: str) -> dict:
+    return {"layer": ARCHITECTURES[arch].middle}
+
+
 RECIPES: dict[str, Recipe] = {
     "saliency": Recipe(),
     "input-x-gradient": Recipe(),
@@ -216,6 +238,14 @@ RECIPES: dict[str, Recipe] = {
     "guided-backprop": Recipe(),
     "deconvolution": Recipe(),
     "integrated-gradients": Recipe(per_call=lambda arch: {"n_steps": 4}),
+    "layer-activation": Recipe(construct=_middle),
+    "layer-gradient-x-activation": Recipe(construct=_middle),
+    "layer-integrated-gradients": Recipe(construct=_middle, per_call=lambda arch: {"n_steps": 3}),
+    "layer-conductance": Recipe(construct=_middle, per_call=lambda arch: {"n_steps": 3}),
+    "internal-influence": Recipe(construct=_middle, per_call=lambda arch: {"n_steps": 3}),
+    "neuron-gradient": Recipe(construct=_middle, per_call=lambda arch: {"neuron_selector": _layer_sum}),
+    "neuron-integrated-gradients": Recipe(construct=_middle, per_call=lambda arch: {"neuron_selector": _layer_sum, "n_steps": 3}),
+    "neuron-conductance": Recipe(construct=_middle, per_call=lambda arch: {"neuron_selector": _layer_sum, "n_steps": 3}),
     "smoothgrad": Recipe(construct=lambda arch: {"nt_samples": 2}),
     "smoothgrad-sq": Recipe(construct=lambda arch: {"nt_samples": 2}),
     "vargrad": Recipe(construct=lambda arch: {"nt_samples": 2}),
@@ -232,6 +262,20 @@ RECIPES: dict[str, Recipe] = {
             "dense": NotApplicable(
                 "LIME segments images: it needs (N, C, H, W) inputs, the dense net takes (N, 12)",
                 attempt=lambda model, x: nni.Lime(model, segmentation="grid", n_samples=4).attribute(x),
+                match="at least 4 dimensions",
+            )
+        },
+    ),
+    "feature-ablation": Recipe(per_call=lambda arch: {"feature_mask": _coarse_features(arch)}),
+    "shapley-value-sampling": Recipe(construct=lambda arch: {"n_samples": 2}, per_call=lambda arch: {"feature_mask": _coarse_features(arch)}),
+    "kernel-shap": Recipe(construct=lambda arch: {"n_samples": 8}, per_call=lambda arch: {"feature_mask": _coarse_features(arch)}),
+    "gradient-shap": Recipe(construct=lambda arch: {"n_samples": 2}),
+    "rise": Recipe(
+        construct=lambda arch: {"n_masks": 6, "mask_resolution": 4},
+        not_applicable={
+            "dense": NotApplicable(
+                "RISE masks images: it needs (N, C, H, W) inputs, the dense net takes (N, 12)",
+                attempt=lambda model, x: nni.RISE(model, n_masks=2).attribute(x),
                 match="at least 4 dimensions",
             )
         },
@@ -267,6 +311,30 @@ RECIPES: dict[str, Recipe] = {
         },
     ),
     "grad-cam": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
+    "grad-cam-plus-plus": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
+    "xgrad-cam": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
+    "hires-cam": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
+    "layer-cam": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
+    "eigen-cam": Recipe(construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}),
+    "score-cam": Recipe(
+        construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]},
+        per_call=lambda arch: {"internal_batch_size": 16, "show_progress": False},
+        not_applicable={"dense": _NO_FEATURE_MAPS},
+    ),
+    "ablation-cam": Recipe(
+        construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]},
+        per_call=lambda arch: {"internal_batch_size": 16, "show_progress": False},
+        not_applicable={"dense": _NO_FEATURE_MAPS},
+    ),
+    "full-grad": Recipe(
+        not_applicable={
+            "dense": NotApplicable(
+                "FullGrad sums the bias-gradient maps of convolutions and BatchNorms: the dense net has none, its inputs are (N, 12)",
+                attempt=lambda model, x: nni.FullGrad(model).attribute(x),
+                match="at least 3 dimensions",
+            )
+        }
+    ),
     "guided-grad-cam": Recipe(
         construct=lambda arch: {"layer": GRAD_CAM_LAYER[arch]}, not_applicable={"dense": _NO_FEATURE_MAPS}
     ),

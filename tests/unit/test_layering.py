@@ -27,6 +27,7 @@ LAYERS = {
     "models": 1,
     "attribution": 2,
     "feature_visualization": 2,
+    "concepts": 2,
     "uncertainty": 3,
     "evaluation": 3,
     "plot": 4,

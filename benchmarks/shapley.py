@@ -1,0 +1,112 @@
+"""Shapley value sampling and Kernel SHAP, ours against Captum 0.9, on the zoo's MNIST CNN (float32, batch 8).
+
+The feature mask is a 7 × 7 grid of 4 × 4-pixel cells (49 features, shared by the batch). Both sides run
+at most the same number of rows per forward pass: ours at its CPU default
+(:data:`~nn_interpretability.core.batching.CPU_ROWS` rows, i.e. 128 // 8 = 16 perturbations of the batch),
+Captum with ``perturbations_per_eval`` giving the same rows (16 for Shapley sampling, which evaluates the
+whole batch per perturbation; 128 for Kernel SHAP, which explains one sample at a time).
+
+What each side runs for Shapley sampling (10 orderings of 49 features): Captum chunks each ordering
+separately (passes of 16, 16, 16 and 1 steps) and evaluates all 49 steps of it, i.e. 1 + 40 forwards of
+3,928 rows; ours fills every pass with steps of any ordering and takes the last step of each ordering (the
+input itself) from the target's forward on the batch, i.e. 2 + 30 forwards of 3,856 rows. The model
+forwards are the bulk of both, so the printed split (time inside the model's forward vs the rest) shows
+where a ratio comes from. Warm-up, then ``--calls`` interleaved calls; the best wall time of each side is
+printed with the ratio ours / Captum. Not part of the test suite: ``python benchmarks/shapley.py [--calls 3]``.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+from captum.attr import KernelShap as CaptumKernelShap
+from captum.attr import ShapleyValueSampling as CaptumShapleyValueSampling
+
+import nn_interpretability as nni
+from nn_interpretability.attribution.lime import grid_segments
+from nn_interpretability.core.batching import CPU_ROWS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from toy_models import mnist_cnn, mnist_like_batch  # noqa: E402
+
+N = 8
+
+
+class Timed(nn.Module):
+    """The model, with the wall time, calls and rows of its forward passes counted."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds, self.calls, self.rows = 0.0, 0, 0
+
+    def forward(self, x):
+        start = time.perf_counter()
+        output = self.model(x)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        self.rows += x.shape[0]
+        return output
+
+
+def cases(model):
+    mask = torch.as_tensor(grid_segments(28, 28, 4)).view(1, 1, 28, 28)
+    target = list(range(N))
+    copies = CPU_ROWS // N
+    ours_svs = nni.ShapleyValueSampling(model, n_samples=10, seed=0)
+    ours_ks = nni.KernelShap(model, n_samples=200, seed=0)
+    return {
+        "shapley-value-sampling (10 orderings)": (
+            lambda x: ours_svs.attribute(x, target=target, feature_mask=mask),
+            lambda x: CaptumShapleyValueSampling(model).attribute(x, target=target, feature_mask=mask, n_samples=10, perturbations_per_eval=copies),
+        ),
+        "kernel-shap (200 coalitions)": (
+            lambda x: ours_ks.attribute(x, target=target, feature_mask=mask),
+            lambda x: CaptumKernelShap(model).attribute(x, target=target, feature_mask=mask, n_samples=200, perturbations_per_eval=CPU_ROWS),
+        ),
+    }
+
+
+def timed(call, x, model: Timed) -> tuple[float, float, int, int]:
+    """Wall time of one call, and the time, calls and rows of the model's forwards in it."""
+    model.reset()
+    start = time.perf_counter()
+    call(x)
+    return time.perf_counter() - start, model.seconds, model.calls, model.rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    model = Timed(mnist_cnn(seed=0).float()).eval()
+    x = mnist_like_batch(N, seed=0, dtype=torch.float32)
+    print(f"MNIST CNN float32, batch {N}, 49 grid features, {CPU_ROWS} rows per forward, {args.threads} thread(s)")
+    for name, (ours, theirs) in cases(model).items():
+        ours(x), theirs(x)  # warm-up
+        times = {"ours": [], "captum": []}
+        for _ in range(args.calls):
+            times["ours"].append(timed(ours, x, model))
+            times["captum"].append(timed(theirs, x, model))
+        best = {side: min(runs) for side, runs in times.items()}
+        print(f"{name:40s} ours/Captum {best['ours'][0] / best['captum'][0]:.2f}")
+        for side, (total, forwards, calls, rows) in best.items():
+            print(
+                f"    {side:7s} {total:7.3f} s = forwards {forwards:7.3f} s ({calls} passes, {rows} rows)"
+                f" + overhead {total - forwards:6.3f} s"
+            )
+
+
+if __name__ == "__main__":
+    main()
