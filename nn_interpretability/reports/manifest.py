@@ -158,6 +158,31 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("vit_faithfulness_curves", "extra", None,
            "Deletion and insertion curves of every method on the MNIST vision transformer, with a random map for reference.",
            "20_vision_transformer"),
+    Figure("shapley_method_maps", "extra", None,
+           "Feature ablation, Shapley value sampling and Kernel SHAP on a 7x7 grid of 4x4-pixel cells, GradientSHAP "
+           "and RISE of the MNIST CNN, one test digit per class.",
+           "22_shapley_and_ablation"),
+    Figure("shapley_convergence", "extra", None,
+           "Error of sampled Shapley values (Shapley value sampling, Kernel SHAP) against the exact values on 8 "
+           "features, as a function of the model evaluations per digit.",
+           "22_shapley_and_ablation"),
+    Figure("shapley_faithfulness_curves", "extra", None,
+           "Deletion and insertion curves of the ablation and Shapley methods and RISE on the MNIST CNN, with a "
+           "random map for reference.",
+           "22_shapley_and_ablation"),
+    Figure("conductance_of_sevens", "extra", None,
+           "Mean layer conductance of the last conv block's channels and the first linear layer's units for the test 7s, "
+           "and its agreement with internal influence.",
+           "23_conductance_and_tcav"),
+    Figure("neuron_conductance_maps", "extra", None,
+           "Neuron conductance maps of the three units that conduct most of the 7 logit, on test 7s and other digits.",
+           "23_conductance_and_tcav"),
+    Figure("tcav_concept_examples", "extra", None,
+           "Examples of the offline MNIST concepts of TCAV: closed loop, horizontal bar, thick stroke, and a random set.",
+           "23_conductance_and_tcav"),
+    Figure("tcav_concept_scores", "extra", None,
+           "TCAV scores of three concepts for every class at two layers of the MNIST CNN, against the random-set spread.",
+           "23_conductance_and_tcav"),
 )
 
 _BY_ID = {entry.id: entry for entry in MANIFEST}
