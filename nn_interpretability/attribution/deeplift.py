@@ -17,8 +17,9 @@ reshaping are affine, so autograd's ordinary backward through them already is th
 
 The operations of modern networks are treated by rules that keep summation-to-delta exact: products of
 two input-dependent tensors (gating, squeeze-excitation, GLU, attention's ``q kᵀ`` and ``A v``) by the
-product rule ``Δ(ab) = ā Δb + Δa b̄`` (:meth:`_Propagation._product`), and softmax, LayerNorm, GroupNorm,
-RMSNorm and division as compositions of that rule, elementwise secants and linear maps.
+product rule ``Δ(ab) = ā Δb + Δa b̄`` (:meth:`_Propagation._product`), softmax in log-sum-exp form
+(elementwise secants and linear maps), and LayerNorm, GroupNorm, RMSNorm and division as compositions of
+the product rule, elementwise secants and linear maps.
 ``nn.MultiheadAttention`` and ``F.scaled_dot_product_attention`` run written out
 (:func:`~nn_interpretability.core.attention.unfused_attention`) so that these rules see their parts.
 """
@@ -263,12 +264,17 @@ class _Propagation(TorchFunctionMode):
             return _Multipliers.apply(x, partial(self._max_pool, call))
         return self._nonlinearity(name, call, x)
 
-    def _nonlinearity(self, name: str, call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-        """``call(x)``, an elementwise function named ``name``, with the rule's multipliers on the backward pass."""
+    def _nonlinearity(
+        self, name: str, call: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, shared_secant: bool = False
+    ) -> torch.Tensor:
+        """``call(x)``, an elementwise function named ``name``, with the rule's multipliers on the backward pass.
+
+        ``shared_secant`` asks RevealCancel for :meth:`_shared_secant` whatever the function (see there).
+        """
         if self.rule == "rescale":
             rule = self._rescale
         else:
-            rule = self._shared_secant if name in _RESTRICTED_DOMAIN else self._reveal_cancel
+            rule = self._shared_secant if shared_secant or name in _RESTRICTED_DOMAIN else self._reveal_cancel
         return _Multipliers.apply(x, partial(rule, name, call))
 
     def _slope(self, name: str, call, t: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
@@ -299,6 +305,8 @@ class _Propagation(TorchFunctionMode):
 
         RevealCancel would evaluate the function at ``x0 + Δx+`` and ``x0 + Δx−``, which need not lie in its domain
         (a variance minus its negative contributions can be negative); the secant needs only ``x`` and ``x0``.
+        The exponential of softmax's log-probabilities takes it too: their parts leave ``(−∞, 0]`` by the
+        size of the logits' contributions and ``exp`` of them overflows.
         """
         x_in, x_ref, x_pos, x_neg = x.chunk(4)
         y_in, y_ref = call(torch.cat([x_in, x_ref])).chunk(2)
@@ -311,7 +319,9 @@ class _Propagation(TorchFunctionMode):
             zero = torch.zeros_like(grad_in)
             return torch.cat([zero, zero, (grad_in + grad_pos) * multiplier, (grad_in + grad_neg) * multiplier])
 
-        parts = [y_ref + multiplier * (x_pos - x_ref), y_ref + multiplier * (x_neg - x_ref)]
+        # A part equal to the reference changes nothing, also where both are infinite (a softmax's masked
+        # positions, -inf in every copy), whose difference would be nan.
+        parts = [torch.where(x_part == x_ref, y_ref, y_ref + multiplier * (x_part - x_ref)) for x_part in (x_pos, x_neg)]
         return torch.cat([y_in, y_ref, *parts]), backward
 
     def _reveal_cancel(self, name, call, x):
@@ -493,13 +503,18 @@ class _Propagation(TorchFunctionMode):
         return self._softmax(x, dim, entry.name)
 
     def _softmax(self, x: torch.Tensor, dim: int, name: str) -> torch.Tensor:
-        """Softmax, log-softmax or softmin over ``dim`` composed of exact rules.
+        """Softmax, log-softmax or softmin over ``dim`` composed of exact rules, in log-sum-exp form.
 
-        ``softmax(x) = e · r`` with ``e = exp(x − c)`` (elementwise, its secant) and ``r = 1 / Σ e`` (the
-        reciprocal's secant of a sum, which is linear), joined by the product rule; ``log_softmax(x) =
-        (x − c) − log Σ e``; ``softmin(x) = softmax(−x)``. The shift ``c`` (against overflow) is the maximum
-        over the row of the input and of its baseline, the same constant for both (and for RevealCancel's
-        copies), so that it contributes no difference.
+        ``log_softmax(x) = (x − c) − log Σ exp(x − c)`` (the secants of ``exp`` and ``log``, a sum and a
+        difference, all exact) and ``softmax(x) = exp(log_softmax(x))``; ``softmin(x) = softmax(−x)``. The
+        shift ``c`` (against overflow) is the maximum over the row of the input and of its baseline, the same
+        constant for both (and for RevealCancel's copies), so that it contributes no difference.
+
+        The form bounds every multiplier: the secant of ``exp`` on ``(−∞, 0]`` is at most 1, that of ``log``
+        over the sums at most their reciprocal. The product ``exp(x − c) · (1 / Σ exp(x − c))`` would be as
+        exact, but where the baseline's row is far below ``c`` its ``1 / Σ`` is huge (``e^20`` for
+        ``softmax([20, 0, 10])`` from a zero baseline) and the product rule's two terms, ``±3671`` there,
+        cancel to the difference of at most 1: the contributions would be meaningless and lose precision.
         """
         what = f"torch.{name}"
         self._check_blocks(x, what)
@@ -513,11 +528,11 @@ class _Propagation(TorchFunctionMode):
             x = -x
         peak = x.detach().amax(dim, keepdim=True).unflatten(0, (self.blocks, -1))[:2].amax(0)
         shifted = x - peak.repeat(self.blocks, *[1] * (x.dim() - 1))
-        exp = self._nonlinearity("exp", torch.exp, shifted)
-        total = exp.sum(dim, keepdim=True)
+        total = self._nonlinearity("exp", torch.exp, shifted).sum(dim, keepdim=True)
+        log_probabilities = shifted - self._nonlinearity("log", torch.log, total)
         if name == "log_softmax":
-            return shifted - self._nonlinearity("log", torch.log, total)
-        return self._product(torch.mul, exp, self._nonlinearity("reciprocal", torch.reciprocal, total))
+            return log_probabilities
+        return self._nonlinearity("exp", torch.exp, log_probabilities, shared_secant=True)
 
     def _normalisation(self, entry: ops.OpEntry, args: tuple, kwargs: dict):
         """LayerNorm, GroupNorm and RMSNorm: the statistics of each sample, composed of exact rules (see
@@ -830,8 +845,10 @@ class DeepLift(Attribution):
       ``Δ(ab) = ā Δb + Δa b̄`` with ``ā = (a + a')/2``, the Shapley value of the two factors;
     * division ``a / b`` by an input-dependent ``b``: ``a · (1 / b)``, the reciprocal's secant and the
       product rule;
-    * softmax, log-softmax and softmin over any dimension but the samples': ``exp(x − c)`` with one
-      shift ``c`` for the input and its baseline, the reciprocal (or log) of its sum, the product rule;
+    * softmax, log-softmax and softmin over any dimension but the samples', in log-sum-exp form:
+      ``exp((x − c) − log Σ exp(x − c))`` with one shift ``c`` for the input and its baseline, secants of
+      ``exp`` and ``log`` only (the product ``exp · 1/Σ`` would be as exact, but its terms cancel at the
+      scale of ``e^c`` where the baseline's row lies far below the input's);
     * LayerNorm, GroupNorm, RMSNorm (also torchvision's ``LayerNorm2d``): centring and means (linear),
       the square and the reciprocal square root (secants), their product (product rule), then the affine
       weight and bias. LRP instead holds the normalisation's scale constant (Ali et al. 2022); DeepLIFT

@@ -290,22 +290,39 @@ def test_the_matrix_product_of_two_activations_splits_by_shapley(rule):
     torch.testing.assert_close(_contributions(matrix_product, x, baselines, rule), expected, rtol=1e-12, atol=1e-14)
 
 
-def test_softmax_is_exp_times_the_reciprocal_of_its_sum():
-    # p_c = e_c · r with e = exp(x), r = 1 / Σ e: c_j = r̄ Δe_c [j = c] + ē_c (Δr / ΔS) Δe_j; the shift
-    # exp(-c) cancels in each term.
+def _hand_softmax_contributions(x, baselines, c):
+    """p_c = exp(log p_c), log p_c = x_c − log S, S = Σ exp(x_j) (the shift cancels in every secant):
+    c_j = (Δp_c / Δlog p_c) (Δx_c [j = c] − (Δlog S / ΔS) Δexp(x_j))."""
+    log_p, log_p_ref = torch.log_softmax(x, 1)[:, c], torch.log_softmax(baselines, 1)[:, c]
+    total, total_ref = x.exp().sum(1), baselines.exp().sum(1)
+    exp_secant = (log_p.exp() - log_p_ref.exp()) / (log_p - log_p_ref)
+    log_secant = (total.log() - total_ref.log()) / (total - total_ref)
+    inner = -log_secant[:, None] * (x.exp() - baselines.exp())
+    inner[:, c] += (x - baselines)[:, c]
+    return exp_secant[:, None] * inner
+
+
+def test_softmax_is_the_exp_of_the_log_softmax():
     x = torch.tensor([[1.0, -0.5, 2.0], [0.3, 0.1, -1.0]], dtype=torch.float64)
     baselines = torch.tensor([[0.0, 0.5, -1.0], [2.0, -0.7, 0.4]], dtype=torch.float64)
-    e, e_ref = x.exp(), baselines.exp()
-    total, total_ref = e.sum(1, keepdim=True), e_ref.sum(1, keepdim=True)
-    r_mean = (1 / total + 1 / total_ref) / 2
-    reciprocal_secant = (1 / total - 1 / total_ref) / (total - total_ref)
     c = 2
-    expected = (e[:, c : c + 1] + e_ref[:, c : c + 1]) / 2 * reciprocal_secant * (e - e_ref)
-    expected[:, c] += r_mean[:, 0] * (e - e_ref)[:, c]
     contributions = _contributions(lambda h: F.softmax(h, dim=1), x, baselines, "rescale", target=c)
-    torch.testing.assert_close(contributions, expected, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(contributions, _hand_softmax_contributions(x, baselines, c), rtol=1e-12, atol=1e-14)
     change = torch.softmax(x, 1)[:, c] - torch.softmax(baselines, 1)[:, c]
     torch.testing.assert_close(contributions.sum(1), change, rtol=1e-12, atol=1e-14)
+
+
+def test_softmax_contributions_stay_at_the_scale_of_the_change_far_from_the_baseline():
+    # From a zero baseline, softmax([20, 0, 10]): the product exp(x − 20) · 1/Σ had terms of ±3671 (1/Σ is
+    # e^20 / 3 at the baseline) cancelling to a change of 2/3, and summation-to-delta off by 2e-8.
+    x = torch.tensor([[20.0, 0.0, 10.0]], dtype=torch.float64)
+    baselines = torch.zeros_like(x)
+    for c in range(3):
+        contributions = _contributions(lambda h: F.softmax(h, dim=1), x, baselines, "rescale", target=c)
+        torch.testing.assert_close(contributions, _hand_softmax_contributions(x, baselines, c), rtol=1e-12, atol=1e-14)
+        assert contributions.abs().max() < 1
+        change = torch.softmax(x, 1)[0, c] - 1 / 3
+        assert abs(float(contributions.sum()) - float(change)) < 1e-14
 
 
 @pytest.mark.parametrize("rule", RULES)
