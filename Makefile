@@ -37,6 +37,8 @@ benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/every_class.py
 	$(BIN)/python benchmarks/coverage.py
 	$(BIN)/python benchmarks/lrp_transformers.py
+	$(BIN)/python benchmarks/cam_family.py
+	$(BIN)/python benchmarks/shapley.py
 
 clean:
 	rm -rf reports/executed reports/html reports/figures reports/index.html
