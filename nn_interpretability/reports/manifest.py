@@ -158,6 +158,20 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("vit_faithfulness_curves", "extra", None,
            "Deletion and insertion curves of every method on the MNIST vision transformer, with a random map for reference.",
            "20_vision_transformer"),
+    Figure("cam_family_digits", "extra", None,
+           "Grad-CAM, Grad-CAM++, XGrad-CAM, HiResCAM, LayerCAM, Eigen-CAM, Score-CAM, Ablation-CAM (second conv layer) "
+           "and FullGrad of the MNIST CNN, one test digit per class.",
+           "21_cam_family"),
+    Figure("cam_family_photos", "extra", None,
+           "The Grad-CAM family and FullGrad of EfficientNet-Lite0 at its last MBConv block on three photos "
+           "(Score-CAM on the first only).",
+           "21_cam_family"),
+    Figure("cam_family_faithfulness_curves", "extra", None,
+           "Deletion and insertion curves of the Grad-CAM family and FullGrad on the MNIST CNN, with a random map for reference.",
+           "21_cam_family"),
+    Figure("cam_family_rank_correlation", "extra", None,
+           "Mean Spearman correlation between the maps of the Grad-CAM family and FullGrad over 100 MNIST test digits.",
+           "21_cam_family"),
     Figure("shapley_method_maps", "extra", None,
            "Feature ablation, Shapley value sampling and Kernel SHAP on a 7x7 grid of 4x4-pixel cells, GradientSHAP "
            "and RISE of the MNIST CNN, one test digit per class.",
