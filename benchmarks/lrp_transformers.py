@@ -1,12 +1,17 @@
 """LRP on a vision transformer and on resnet50: ours against one forward+backward and against LXT 2.1.
 
-Cases (random weights, float32, eval): torchvision's ``vit_b_16`` at 224 × 224 (batch 2) and the zoo's
-``mnist_vit`` architecture (batch 64), and resnet50 at 128 × 128 (batch 2). For each: the median of
-interleaved repeats of one forward plus ``autograd.grad`` of the input (parameters frozen, no hooks),
-our LRP with its default composite (EpsilonPlusFlat, AttnLRP) and with CP-LRP's attention, and, for the
-transformers, LXT's CP-LRP (``lxt.efficient.monkey_patch`` of torchvision's module, Gradient × Input),
-which runs in a child process because it patches ``torch.nn`` for the whole process. Not part of the
-test suite. Run with ``python benchmarks/lrp_transformers.py [--repeats N] [--threads N]``.
+Cases (random weights, float32, eval): torchvision's ``vit_b_16`` at 224 × 224 (batch 1: at batch 2 the
+plain backward of ``nn.MultiheadAttention``'s input projection takes a slow batched-matmul path, 197
+products with an expanded weight, which makes forward+backward slower than LRP and the ratio
+meaningless) and the zoo's ``mnist_vit`` architecture (batch 64), and resnet50 at 128 × 128 (batch 2). For each: the median of
+interleaved repeats (round-robin, so that a busy machine slows every contender alike) of one forward
+plus ``autograd.grad`` of the input (parameters frozen, no hooks), our LRP with its default composite
+(EpsilonPlusFlat, AttnLRP) and with CP-LRP's attention, and, for the transformers, LXT's CP-LRP
+(``lxt.efficient.monkey_patch`` of torchvision's module, Gradient × Input). LXT runs in a child process
+because it patches ``torch.nn`` for the whole process; the child times its own forward+backward,
+interleaved with LXT, and the CP/LXT column is the ratio of the two ratios to forward+backward, which
+a change of load between the processes does not move. Not part of the test suite. Run with
+``python benchmarks/lrp_transformers.py [--repeats N] [--threads N]``.
 """
 from __future__ import annotations
 
@@ -25,7 +30,7 @@ from nn_interpretability.attribution.lrp import EpsilonPlusFlat
 from nn_interpretability.models.mnist import mnist_vit
 
 CASES = {
-    "vit_b_16, batch 2, 224x224": ("vit_b_16", (2, 3, 224, 224)),
+    "vit_b_16, batch 1, 224x224": ("vit_b_16", (1, 3, 224, 224)),
     "mnist_vit, batch 64": ("mnist_vit", (64, 1, 28, 28)),
     "resnet50, batch 2, 128x128": ("resnet50", (2, 3, 128, 128)),
 }
@@ -39,18 +44,21 @@ def _model(name: str) -> torch.nn.Module:
     return model.eval()
 
 
-def _median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def _median_seconds(fns: dict, repeats: int) -> dict:
+    """Median seconds of every function, run round-robin ``repeats`` times after one warm-up each."""
+    for fn in fns.values():
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _forward_backward(model, x):
-    frozen = [p.requires_grad_(False) for p in model.parameters()]
+    frozen = [p.requires_grad_(False) for p in model.parameters() if p.requires_grad]
     try:
         inputs = x.clone().requires_grad_(True)
         torch.autograd.grad(model(inputs)[:, 0].sum(), inputs)
@@ -64,27 +72,40 @@ def _lxt_child(name: str, shape, repeats: int, threads: int) -> None:
     from torchvision.models import vision_transformer
 
     torch.set_num_threads(threads)
+    # LXT's patch replaces the forward of these classes; the plain forward+backward runs the originals.
+    patched_classes = (torch.nn.GELU, torch.nn.LayerNorm, torch.nn.MultiheadAttention)
+    original = {cls: cls.forward for cls in patched_classes}
     monkey_patch(vision_transformer, verbose=False)
+    patched = {cls: cls.forward for cls in patched_classes}
     model, x = _model(name), torch.rand(*shape, generator=torch.Generator().manual_seed(1))
     for p in model.parameters():
         p.requires_grad_(False)
+
+    def run_with(forwards, fn):
+        for cls, forward in forwards.items():
+            cls.forward = forward
+        return fn()
 
     def explain():
         inputs = x.clone().requires_grad_(True)
         model(inputs)[:, 0].sum().backward()
         return inputs * inputs.grad
 
-    print(json.dumps({"seconds": _median_seconds(explain, repeats)}))
+    seconds = _median_seconds(
+        {"lxt": lambda: run_with(patched, explain), "base": lambda: run_with(original, lambda: _forward_backward(model, x))},
+        repeats,
+    )
+    print(json.dumps(seconds))
 
 
-def _lxt_seconds(name: str, shape, repeats: int, threads: int) -> float | None:
+def _lxt_seconds(name: str, shape, repeats: int, threads: int) -> dict | None:
     code = f"import sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); import lrp_transformers as b; " \
            f"b._lxt_child({name!r}, {tuple(shape)!r}, {repeats}, {threads})"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if result.returncode:
         print(f"  LXT did not run: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
         return None
-    return json.loads(result.stdout.strip().splitlines()[-1])["seconds"]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def main(argv=None) -> None:
@@ -99,11 +120,19 @@ def main(argv=None) -> None:
         model, x = _model(name), torch.rand(*shape, generator=torch.Generator().manual_seed(1))
         attn = nni.LRP(model)
         cp = nni.LRP(model, composite=EpsilonPlusFlat(attention="conservative"))
-        base = _median_seconds(lambda: _forward_backward(model, x), args.repeats)
-        ours = _median_seconds(lambda: attn.attribute(x, target=0), args.repeats)
-        conservative = _median_seconds(lambda: cp.attribute(x, target=0), args.repeats)
+        seconds = _median_seconds(
+            {
+                "base": lambda: _forward_backward(model, x),
+                "ours": lambda: attn.attribute(x, target=0),
+                "conservative": lambda: cp.attribute(x, target=0),
+            },
+            args.repeats,
+        )
+        base, ours, conservative = seconds["base"], seconds["ours"], seconds["conservative"]
         lxt = _lxt_seconds(name, shape, args.repeats, args.threads) if name != "resnet50" else None
-        lxt_text, ratio = ("—", "—") if lxt is None else (f"{lxt:.3f}", f"{conservative / lxt:.2f}")
+        lxt_text, ratio = ("—", "—")
+        if lxt is not None:
+            lxt_text, ratio = f"{lxt['lxt']:.3f}", f"{(conservative / base) / (lxt['lxt'] / lxt['base']):.2f}"
         print(
             f"{label:<30} {base:10.3f} {ours:10.3f} {conservative:10.3f} {lxt_text:>8} {ours / base:11.2f} "
             f"{conservative / base:6.2f} {ratio:>7}",

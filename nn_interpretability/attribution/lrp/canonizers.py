@@ -55,9 +55,34 @@ class MergeBatchNorm:
         # A dense layer's features are the BatchNorm's channels only for (N, features) outputs.
         if (layer.kind == "linear" and output.dim() != 2) or layer.weight.shape[0] != scale.numel():
             return None
-        weight = layer.weight * scale.reshape(-1, *([1] * (layer.weight.dim() - 1)))
         bias = shift if layer.bias is None else layer.bias * scale + shift
-        return LinearLayer(layer.kind, weight, bias, dict(layer.options))
+        return FoldedLayer(layer, scale, bias)
 
     def __repr__(self) -> str:
         return "MergeBatchNorm()"
+
+
+class FoldedLayer(LinearLayer):
+    """``layer`` with a per-output-channel ``scale`` folded into its weight, ``W' = diag(scale) W``.
+
+    The folded weight is formed when a rule first asks for it, not in the forward pass, so the folded
+    weights of the whole model are never held at once; the z+ rule, which needs only ``W'^+``, gets it
+    in place of a folded copy it would throw away (:meth:`positive_weight`).
+    """
+
+    def __init__(self, layer: LinearLayer, scale: torch.Tensor, bias: torch.Tensor):  # noqa: D107
+        self.kind, self.bias, self.options = layer.kind, bias, dict(layer.options)
+        self._base, self._scale = layer.weight, scale.reshape(-1, *([1] * (layer.weight.dim() - 1)))
+        self._weight = None
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The folded weight ``diag(scale) W``."""
+        if self._weight is None:
+            self._weight = self._base * self._scale
+        return self._weight
+
+    def positive_weight(self) -> torch.Tensor:
+        if self._weight is None:
+            return (self._base * self._scale).clamp_(min=0)
+        return self._weight.clamp(min=0)

@@ -107,6 +107,26 @@ class _Call:
     negative_input: bool = False  # recorded only when the tracer checks for it (deep Taylor's root points)
 
 
+def _traced(call: Callable, *xs: torch.Tensor, wanted: Sequence[bool] | None = None):
+    """``call(*xs)`` evaluated on detached copies, keeping its graph for :func:`_vjp`: ``(output, graph)``.
+
+    The rules of parameter-free operations need the operation's vector-Jacobian product; building the
+    graph once in the forward pass saves evaluating the operation a second time in the backward pass.
+    ``wanted`` marks the inputs whose product is needed (all by default).
+    """
+    wanted = tuple(wanted if wanted is not None else (True,) * len(xs))
+    with torch.enable_grad():
+        probes = [x.detach().requires_grad_(w) for x, w in zip(xs, wanted)]
+        y = call(*probes)
+    return y.detach(), (y, wanted, [p for p in probes if p.requires_grad])
+
+
+def _vjp(graph, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """``(∂y/∂x)ᵀ s`` for the inputs ``x`` that :func:`_traced` marked, from the graph it kept."""
+    y, _, probes = graph
+    return torch.autograd.grad(y, probes, s)
+
+
 class _LayerRule(torch.autograd.Function):
     """Forward: the layer's own output. Backward: the relevance its rule gives the layer's input."""
 
@@ -148,8 +168,8 @@ class _SumRule(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, call, stabilizer):
-        y = call(x)
-        ctx.call, ctx.stabilizer = call, stabilizer
+        y, ctx.graph = _traced(call, x)
+        ctx.stabilizer = stabilizer
         ctx.save_for_backward(x, y)
         return y
 
@@ -157,9 +177,7 @@ class _SumRule(torch.autograd.Function):
     def backward(ctx, relevance):
         x, y = ctx.saved_tensors
         s = quotient(relevance, y, ctx.stabilizer)
-        with torch.enable_grad():
-            probe = x.detach().requires_grad_(True)
-            (share,) = torch.autograd.grad(ctx.call(probe), probe, s)
+        (share,) = _vjp(ctx.graph, s)
         return x * share, None, None
 
 
@@ -177,7 +195,8 @@ class _ResidualSum(torch.autograd.Function):
     def backward(ctx, relevance):
         a, b, y = ctx.saved_tensors
         s = quotient(relevance, y, ctx.stabilizer)
-        return (a * s).sum_to_size(a.shape), (ctx.sign * b * s).sum_to_size(b.shape), None, None
+        signed = b if ctx.sign == 1 else ctx.sign * b
+        return (a * s).sum_to_size(a.shape), (signed * s).sum_to_size(b.shape), None, None
 
 
 class _Bilinear(torch.autograd.Function):
@@ -191,8 +210,8 @@ class _Bilinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, a, b, call, stabilizer, constant):
-        z = call(a, b)
-        ctx.call, ctx.stabilizer, ctx.constant = call, stabilizer, constant
+        z, ctx.graph = _traced(call, a, b, wanted=(constant != 0, constant != 1))
+        ctx.stabilizer, ctx.constant = stabilizer, constant
         ctx.save_for_backward(a, b, z)
         return z
 
@@ -201,11 +220,8 @@ class _Bilinear(torch.autograd.Function):
         a, b, z = ctx.saved_tensors
         share = 1.0 if ctx.constant is not None else 0.5
         s = quotient(relevance * share, z, ctx.stabilizer)
-        with torch.enable_grad():
-            probes = [a.detach().requires_grad_(ctx.constant != 0), b.detach().requires_grad_(ctx.constant != 1)]
-            wanted = [p for p in probes if p.requires_grad]
-            grads = iter(torch.autograd.grad(ctx.call(*probes), wanted, s))
-        return *(p * next(grads) if p.requires_grad else None for p in probes), None, None, None
+        grads = iter(_vjp(ctx.graph, s))
+        return *(x * next(grads) if wanted else None for x, wanted in zip((a, b), ctx.graph[1])), None, None, None
 
 
 class _Softmax(torch.autograd.Function):
@@ -394,7 +410,6 @@ class _Tracer(TorchFunctionMode):
         return self._record(_Call(*owner, "batch_norm", None, scale), x, compute)
 
     def _addition(self, entry: ops.OpEntry, args, kwargs):
-        func = entry.func
         left, right, sign = _ADDITIONS[entry.name]
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
         a, b = operands[left], operands[right]

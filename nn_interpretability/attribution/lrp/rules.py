@@ -40,13 +40,20 @@ def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
     if epsilon == 0:
         return z
     # copysign of z + 0.0 turns -0.0 into +0.0, so zeros move up; much cheaper than torch.where on CPU.
-    return z + torch.copysign(z.new_tensor(epsilon), z + 0.0)
+    # Both steps write into the one temporary (the sum is the same either way round).
+    signed = z + 0.0
+    if torch.is_grad_enabled():  # out= is not differentiable
+        return z + torch.copysign(z.new_tensor(epsilon), signed)
+    return torch.copysign(z.new_tensor(epsilon), signed, out=signed).add_(z)
 
 
 def quotient(r: torch.Tensor, z: torch.Tensor, epsilon: float) -> torch.Tensor:
     """``r / stabilize(z, epsilon)``, and 0 where an unstabilised denominator is exactly 0 (0/0 read as 0)."""
     if epsilon > 0:
-        return r / stabilize(z, epsilon)
+        denominator = stabilize(z, epsilon)  # a temporary: the quotient can overwrite it
+        if denominator.shape == r.shape and denominator.dtype == r.dtype and not torch.is_grad_enabled():
+            return torch.div(r, denominator, out=denominator)
+        return r / denominator
     zero = z == 0
     return r / (z + zero) * ~zero
 
@@ -90,6 +97,10 @@ class LinearLayer:
                 (gradient,) = torch.autograd.grad(self.forward(probe, weight), probe, s)
             return gradient
         return _CONV_INPUT[self._dims](tuple(input_shape), weight, s, **self.options)
+
+    def positive_weight(self) -> torch.Tensor:
+        """``weight^+``, the positive part of the weight."""
+        return self.weight.clamp(min=0)
 
     def bias_term(self, bias: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``bias`` shaped to broadcast against an output ``z``."""
@@ -268,11 +279,11 @@ class AlphaBeta(Rule):
 
     def relevance(self, layer, a, z, r):
         layer = self._require_linear(layer)
-        w = layer.weight
-        w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
         bias = layer.bias if self.bias else None
         bias_pos = None if bias is None else bias.clamp(min=0)
         if bool(a.min() < 0):
+            w = layer.weight
+            w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
             a_pos, a_neg = a.clamp(min=0), a.clamp(max=0)
             excitation = layer.forward(a_pos, w_pos, bias_pos) + layer.forward(a_neg, w_neg)
             s = quotient(r, excitation, self.stabilizer)
@@ -287,12 +298,15 @@ class AlphaBeta(Rule):
                 a_pos * layer.transpose(s, w_neg, a.shape) + a_neg * layer.transpose(s, w_pos, a.shape)
             )
         # With a >= 0 the inhibitory denominator w- a + b- is the output minus the excitatory one.
+        w_pos = layer.positive_weight() if self.beta == 0 else layer.weight.clamp(min=0)
         excitation = layer.forward(a, w_pos, bias_pos)
-        share = self.alpha * layer.transpose(quotient(r, excitation, self.stabilizer), w_pos, a.shape)
+        share = layer.transpose(quotient(r, excitation, self.stabilizer), w_pos, a.shape)
+        if self.alpha != 1:
+            share = self.alpha * share
         if self.beta != 0:
             base = z if bias is not None or layer.bias is None else layer.without_bias(z)
             inhibition = quotient(r, base - excitation, self.stabilizer)
-            share = share - self.beta * layer.transpose(inhibition, w_neg, a.shape)
+            share = share - self.beta * layer.transpose(inhibition, layer.weight.clamp(max=0), a.shape)
         return a * share
 
 
