@@ -167,6 +167,8 @@ def _gradient(scores: torch.Tensor, tensor: torch.Tensor, retain: bool = False) 
 class _LayerAttribution(Attribution):
     """Shared parts: the layer (module or dotted name), rebound by :meth:`with_model`."""
 
+    maps_like_inputs = False
+
     def __init__(self, model: nn.Module, layer):
         super().__init__(model)
         self.layer_name, self.layer = find_layer(model, layer)
@@ -403,6 +405,8 @@ class InternalInfluence(_LayerAttribution):
 
 class _NeuronAttribution(_LayerAttribution):
     """Shared parts of the neuron methods: the neuron, per call, as an index or a callable on the layer's value."""
+
+    maps_like_inputs = True
 
     def _neuron(self, neuron_selector) -> Callable[[torch.Tensor], torch.Tensor]:
         if neuron_selector is None:

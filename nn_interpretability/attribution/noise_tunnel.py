@@ -79,6 +79,7 @@ class SmoothGrad(Attribution):
         else:
             non_negative_number(stdevs, "stdevs")
         self.method = method
+        self.maps_like_inputs = method.maps_like_inputs
         self.nt_type = nt_type
         self.nt_samples = positive_int(nt_samples, "nt_samples")
         self.stdevs = stdevs
@@ -122,8 +123,7 @@ class SmoothGrad(Attribution):
         selector = run.selector if classes is None else None
         shapes = [x.shape if classes is None else (n, classes.shape[1], *x.shape[1:]) for x in xs]
 
-        totals = [torch.zeros(shape, dtype=dtype, device=device) for shape in shapes]
-        totals_sq = [torch.zeros_like(total) for total in totals]
+        totals = totals_sq = None
         for block in progress(chunks(self.nt_samples, chunk), "smoothgrad", show_progress):
             k = len(block)
             if noises is None:
@@ -139,7 +139,13 @@ class SmoothGrad(Attribution):
                 additional_forward_args=run.additional_copies(k),
                 **repeat_per_sample(kwargs, n, k, xs[0]),
             )
-            for total, total_sq, part, shape in zip(totals, totals_sq, maps if run.multiple else (maps,), shapes):
+            parts = maps if run.multiple else (maps,)
+            if totals is None:
+                if not self.method.maps_like_inputs:  # a layer method: maps of the layer's shape
+                    shapes = [(n, *part.shape[1:]) if isinstance(part, torch.Tensor) else shape for part, shape in zip(parts, shapes)]
+                totals = [torch.zeros(shape, dtype=dtype, device=device) for shape in shapes]
+                totals_sq = [torch.zeros_like(total) for total in totals]
+            for total, total_sq, part, shape in zip(totals, totals_sq, parts, shapes):
                 part = check_map_shape(part, (k * n, *shape[1:]), "the wrapped method").detach().to(dtype)
                 part = part.reshape(k, *shape)
                 total += part.sum(0)

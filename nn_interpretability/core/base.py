@@ -279,6 +279,8 @@ class Attribution:
     multiple_inputs : bool
         ``attribute`` takes a tuple of inputs (the model's first positional arguments) and returns a
         tuple of maps of the same shapes; ``baselines`` is then a matching tuple (or one number).
+    maps_like_inputs : bool
+        The maps have the inputs' shape (``False`` for layer attribution: the explained layer's shape).
     explains_every_class : bool
         ``_attribute`` handles ``target="all"`` / ``(N, K)`` itself (``run.classes``); otherwise the
         template repeats the batch once per class.
@@ -294,6 +296,7 @@ class Attribution:
     min_input_dim: int = 2
     explains_every_class: bool = False
     multiple_inputs: bool = False
+    maps_like_inputs: bool = True
     renamed_arguments: Mapping[str, str] = {}
 
     def __init__(self, model: nn.Module):
