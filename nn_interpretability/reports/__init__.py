@@ -9,7 +9,7 @@ from ..core.lazy import lazy_exports
 # Submodule -> the public names it defines. Names load on first use: the runner needs papermill and
 # nbconvert (dev extras), so save_figure stays usable, and importing the package cheap, without them.
 _EXPORTS = {
-    ".figures": ["find_repo_root", "reports_dir", "save_figure"],
+    ".figures": ["find_repo_root", "reports_dir", "save_figure", "save_scores"],
     ".manifest": ["MANIFEST", "SOURCES", "Figure", "figure", "figures_for"],
     ".runner": ["NotebookResult", "run_reports"],
 }

@@ -280,3 +280,34 @@ def test_cli_rejects_unknown_notebook(notebooks_dir, tmp_path, capsys):
         main(["--notebooks", str(notebooks_dir), "--output", str(tmp_path), "--only", "99"])
     assert exit_info.value.code == 2
     assert "03_saliency_maps" in capsys.readouterr().err
+
+
+def test_save_figure_writes_its_key_numbers_beside_it(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    monkeypatch.setenv("NNI_REPORTS_DIR", str(tmp_path))
+    fig = plt.figure()
+    reports.save_figure(fig, "saliency_maps", dpi=20, numbers={"AUC": torch.tensor(0.25), "model": "mnist_cnn"})
+    plt.close(fig)
+    assert json.loads((tmp_path / "figures" / "saliency_maps.json").read_text()) == {
+        "numbers": {"AUC": 0.25, "model": "mnist_cnn"}
+    }
+    with pytest.raises(ValueError, match="finite"):
+        reports.save_figure(plt.figure(), "saliency_maps", numbers={"AUC": float("nan")})
+
+
+def test_save_scores_writes_a_scorecard_table(tmp_path, monkeypatch):
+    import json
+
+    monkeypatch.setenv("NNI_REPORTS_DIR", str(tmp_path))
+    rows = [{"method": "IG", "deletion AUC": 0.1}, {"method": "Saliency", "deletion AUC": 0.3}]
+    reports.save_scores("faithfulness", rows, better={"deletion AUC": "lower"}, notebook="18_evaluation")
+    saved = json.loads((tmp_path / "scores" / "faithfulness.json").read_text())
+    assert saved["rows"] == rows and saved["columns"] == ["method", "deletion AUC"]
+    assert saved["better"] == {"deletion AUC": "lower"} and saved["notebook"] == "18_evaluation"
+    with pytest.raises(ValueError, match="higher' or 'lower"):
+        reports.save_scores("x", rows, better={"deletion AUC": "up"}, notebook="18_evaluation")
+    with pytest.raises(ValueError, match="no row has"):
+        reports.save_scores("x", rows, better={"AOPC": "higher"}, notebook="18_evaluation")
