@@ -488,17 +488,14 @@ class _PerturbationCAM(_WeightedMapCAM):
         """
         return self._explain(run, upsample, internal_batch_size=internal_batch_size, show_progress=show_progress)
 
-    def _copies(self, context: _LayerPass, channels: int, elements: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """The ``(channel, sample)`` of each copy per pass, copy-major (row ``k N + i``: channel ``k`` of sample ``i``).
+    def _copies(self, context: _LayerPass, rows: torch.Tensor, elements: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The ``(channel, sample)`` of each copy per pass for copy-major ``rows`` (row ``k N + i``: channel ``k`` of sample ``i``).
 
         A pass holds ``internal_batch_size`` copies, or as many of ``elements`` each as the memory budget allows.
         """
         run = context.run
-        x = run.inputs
-        per_pass = chunk_size(elements, context.internal_batch_size, rows_per_copy=1, device=x.device)
-        rows = torch.arange(channels * run.n, device=x.device)
-        passes = chunks(len(rows), per_pass)
-        return [(rows[p.start : p.stop] // run.n, rows[p.start : p.stop] % run.n) for p in passes]
+        per_pass = chunk_size(elements, context.internal_batch_size, rows_per_copy=1, device=run.inputs.device)
+        return [(rows[p.start : p.stop] // run.n, rows[p.start : p.stop] % run.n) for p in chunks(len(rows), per_pass)]
 
 
 @register_method("score-cam")
@@ -510,7 +507,8 @@ class ScoreCAM(_PerturbationCAM):
     (``(H - min) / (max - min + 10⁻⁸)``); the score of each masked input is the explained target of its
     sample; the weights are their softmax over the ``K`` channels, as pytorch-grad-cam defines them
     (the paper's baseline-subtracted increase differs from it by a constant per sample, which the
-    softmax removes). ``K N`` forwards, batched by ``internal_batch_size``. Arguments as :class:`GradCAM`'s.
+    softmax removes). ``K N`` forwards, batched by ``internal_batch_size``, less those of channels constant
+    over a sample's input (their masked input is black, scored once per sample). Arguments as :class:`GradCAM`'s.
     """
 
     def _weights(self, activations, gradients, context):
@@ -528,11 +526,23 @@ class ScoreCAM(_PerturbationCAM):
         masks = (masks - low) / (high - low + 1e-8)
         k = activations.shape[1]
         scores = torch.empty(k * run.n, dtype=context.scores.dtype, device=x.device)
+        # A channel constant over the input (a dead ReLU channel) has the mask 0: its masked input is
+        # black, the same for every such channel of a sample, so one forward per sample scores them all.
+        constant = (high == low).flatten(1)  # (N, K)
+        constant_rows = constant.T.flatten()
+        rows = torch.arange(k * run.n, device=x.device)
         with torch.no_grad():
-            for channel, sample in progress(self._copies(context, k, x[0].numel()), "Score-CAM", context.show_progress):
+            blank = constant.any(1).nonzero().flatten()
+            if len(blank):
+                first = constant[blank].to(torch.uint8).argmax(1)
+                black = torch.empty(run.n, dtype=scores.dtype, device=x.device)
+                black[blank] = run.select(run.forward(x[blank] * masks[blank, first].unsqueeze(1), blank), blank)
+                scores[constant_rows] = black[rows[constant_rows] % run.n]
+            for channel, sample in progress(
+                self._copies(context, rows[~constant_rows], x[0].numel()), "Score-CAM", context.show_progress
+            ):
                 masked = x[sample] * masks[sample, channel].unsqueeze(1)
-                rows = channel * run.n + sample
-                scores[rows] = run.select(run.forward(masked, sample), sample)
+                scores[channel * run.n + sample] = run.select(run.forward(masked, sample), sample)
         return scores.view(k, run.n).T.softmax(1)
 
 
@@ -557,7 +567,8 @@ class AblationCAM(_PerturbationCAM):
         scores = torch.empty(k * run.n, dtype=context.scores.dtype, device=activation.device)
         shortcut = None  # whether the layers after the layer take all copies after one pass of the batch
         with torch.no_grad():
-            for channel, sample in progress(self._copies(context, k, per_sample), "Ablation-CAM", context.show_progress):
+            rows = torch.arange(k * run.n, device=activation.device)
+            for channel, sample in progress(self._copies(context, rows, per_sample), "Ablation-CAM", context.show_progress):
                 ablated = activation[sample].flatten(1).scatter(1, index[sample, channel].flatten(1) - sample[:, None] * per_sample, 0)
                 ablated = ablated.view(-1, *activation.shape[1:])
                 if shortcut is None:

@@ -155,3 +155,30 @@ def test_errors_name_the_problem(name):
         getattr(nni, name)(model, "no_such_layer")
     with pytest.raises(ValueError, match="feature maps"):
         getattr(nni, name)(model, "classifier.3").attribute(mnist_like_batch(2))
+
+
+def test_score_cam_scores_dead_channels_with_one_black_forward_per_sample():
+    # Channels 0-4 of features.6 are dead (ReLU of a negative constant): their normalised mask is 0, the
+    # masked input black. The map must equal Score-CAM written out, with 5 forwards fewer per sample.
+    model, x, target = ARCHITECTURES["mnist_cnn"](seed=3), mnist_like_batch(3, seed=3), [1, 4, 7]
+    with torch.no_grad():
+        model.features[5].weight[:5] = 0
+        model.features[5].bias[:5] = -1
+    a = _activation(model, "features.6", x)
+    masks = torch.nn.functional.interpolate(a, size=(28, 28), mode="bilinear", align_corners=True)
+    low, high = masks.amin((2, 3), keepdim=True), masks.amax((2, 3), keepdim=True)
+    masks = (masks - low) / (high - low + 1e-8)
+    with torch.no_grad():
+        scores = torch.stack([model(x[i] * masks[i, :, None])[:, target[i]] for i in range(3)])
+    expected = torch.einsum("nk,nkhw->nhw", scores.softmax(1), a).clamp(min=0)
+
+    rows = []
+    handle = model.register_forward_hook(lambda module, args, out: rows.append(len(args[0])))
+    try:
+        ours = nni.ScoreCAM(model, "features.6").attribute(x, target=target, upsample=False, show_progress=False)
+    finally:
+        handle.remove()
+    torch.testing.assert_close(ours[:, 0], expected)
+    # One forward of the batch (the target), one of the three black inputs, one per varying channel.
+    constant = (high == low).flatten(1)
+    assert constant[:, :5].all() and sum(rows) == 3 + 3 + int((~constant).sum())
