@@ -261,10 +261,10 @@ def test_smooth_mprt_equals_quantus_given_its_draws_and_randomised_model(setup, 
     )
     noise = torch.cat([z, torch.zeros_like(z[:1])])  # Quantus's last copy is the clean input
     smoothed = nni.SmoothGrad(nni.Saliency(model), nt_samples=samples, stdevs=magnitude).attribute(x, target=y, noise=noise)
-    # SmoothMPRT smooths with quantus.explain (Captum's Saliency here), not with explain_func.
+    # SmoothMPRT smooths with quantus.explain (its "Gradient": the plain gradient), not with explain_func.
     theirs = metric(
         model=wrapped, x_batch=_np(x), y_batch=_np(y), a_batch=_np(smoothed), explain_func=_saliency_explain,
-        explain_func_kwargs={"method": "Saliency"}, device="cpu",
+        explain_func_kwargs={"method": "Gradient"}, device="cpu",
     )
     ours = smooth_mprt(model, nni.Saliency, x, y, nt_samples=samples, stdevs=magnitude, randomized_model=randomized, noise=noise)
     torch.testing.assert_close(ours, torch.tensor(theirs, dtype=torch.float64), rtol=1e-10, atol=1e-12)
