@@ -58,9 +58,10 @@ def test_max_sensitivity_equals_captum(architecture):
     def perturb(inputs, radius):
         return inputs + _sample_major(draws)
 
-    def explain(inputs, target):
+    def explain(inputs, target):  # Captum passes a tuple of inputs or a tensor
         with torch.enable_grad():
-            return CaptumSaliency(model).attribute(inputs.clone().requires_grad_(), target=target, abs=False)
+            inputs = tuple(x.clone().requires_grad_() for x in inputs) if isinstance(inputs, tuple) else inputs.clone().requires_grad_()
+            return CaptumSaliency(model).attribute(inputs, target=target, abs=False)
 
     theirs = sensitivity_max(explain, x, perturb_func=perturb, n_perturb_samples=K, target=target)
     ours = max_sensitivity(nni.Saliency(model), x, target, perturbations=draws, internal_batch_size=4)
