@@ -16,7 +16,7 @@ Warm-up on 10 images, then one timed call per side (``--calls`` for more; the be
 ratio Quantus / ours. Times are the process's CPU time (``time.process_time``, one thread by default),
 which other processes on shared cores do not inflate as they do wall time. Quantus's slowest metrics can be timed on fewer images (``--quantus-images``); their
 time is then scaled to ``--images`` and the table says so. Not part of the test suite:
-``python benchmarks/metrics.py [--images 1000] [--quantus-images 1000] [--calls 1] [--threads 1]``.
+``python benchmarks/metrics.py [--images 1000] [--quantus-images 1000] [--calls 1] [--threads 1] [--only ROAD]``.
 """
 from __future__ import annotations
 
@@ -100,6 +100,7 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=1000)
     parser.add_argument("--quantus-images", type=int, default=None, help="time Quantus on fewer images and scale")
     parser.add_argument("--calls", type=int, default=1)
+    parser.add_argument("--only", default=None, help="time only the metrics whose name contains this")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -114,6 +115,8 @@ def main() -> None:
     print(f"MNIST CNN float32, {args.images} test images (Quantus timed on {q}), saliency maps, {args.threads} thread(s)")
     print(f"{'metric':42s} {'ours s':>8s} {'Quantus s':>10s} {'Quantus/ours':>13s}")
     for name, (ours, theirs) in cases(model).items():
+        if args.only and args.only not in name:
+            continue
         ours(x[:10], y[:10], a[:10]), theirs(x[:10], y[:10], a[:10])  # warm-up
         ours_s = best_time(ours, x, y, a, args.calls)
         theirs_s = best_time(theirs, x[:q], y[:q], a[:q], args.calls) * args.images / q

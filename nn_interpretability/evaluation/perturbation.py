@@ -83,8 +83,8 @@ def pixel_flipping(
 ) -> torch.Tensor:
     """Area under the pixel-flipping curve: the target's score as the most relevant pixels are replaced.
 
-    Bach et al. 2015 (PLoS ONE, section "pixel-flipping"); Samek et al. 2017 (IEEE TNNLS, section II-A,
-    the MoRF curve): ``features_in_step`` pixels at a time, most relevant first, are set to the baseline
+    Bach et al. 2015 (PLoS ONE, the pixel-flipping experiment); Samek et al. 2017 (IEEE TNNLS, the MoRF
+    perturbation curve): ``features_in_step`` pixels at a time, most relevant first, are set to the baseline
     and the score recomputed. This is :func:`~.faithfulness.deletion_insertion` in deletion mode with
     ``step_size=features_in_step`` (its curve, for plots, is that call's ``scores``).
 
@@ -131,7 +131,7 @@ def region_perturbation(
     """The region-perturbation curve: square patches removed one after another in the order of their relevance.
 
     Samek, Binder, Montavon, Lapuschkin & Müller 2017, "Evaluating the visualization of what a deep
-    neural network has learned" (IEEE TNNLS), section II-A, eq. (10): ``x^(0) = x``,
+    neural network has learned" (IEEE TNNLS), the MoRF region perturbation: ``x^(0) = x``,
     ``x^(k) = g(x^(k-1), r_k)``, where ``g`` replaces the ``patch_size × patch_size`` region ``r_k``
     (regions ranked by their summed relevance, non-overlapping) by the baseline.
 
@@ -208,8 +208,9 @@ def aopc(
 ) -> torch.Tensor:
     """Area over the MoRF perturbation curve of every sample: the mean drop of the score over ``L + 1`` steps.
 
-    Samek et al. 2017, section II-A, eq. (12): ``AOPC = 1/(L+1) sum_{k=0}^{L} f(x^(0)) - f(x^(k))`` of
-    the region-perturbation curve (:func:`region_perturbation`; eq. (12) also averages over images,
+    Samek et al. 2017, the area over the MoRF perturbation curve,
+    ``AOPC = 1/(L+1) sum_{k=0}^{L} f(x^(0)) - f(x^(k))`` of the region-perturbation curve
+    (:func:`region_perturbation`; the paper's AOPC also averages over images,
     which is left to the caller: the mean of these scores). Step 0 contributes 0 but is counted in
     ``L + 1``, as in the paper. Quantus 0.6 has no AOPC; its ``RegionPerturbation`` curve holds the drops
     ``f(x^(0)) - f(x^(k))`` for ``k = 1..L``, whose sum over ``L + 1`` equals this score (tested).
@@ -373,7 +374,8 @@ def noisy_linear_imputation(
         entries_i.append(own[unknown])
         entries_j.append(neighbour[unknown])
         entries_v.append(np.full(int(unknown.sum()), -weight))
-        np.add.at(right, own[~unknown], weight * values[nr[~unknown], :, ny[~unknown], nx[~unknown]])
+        # a pixel has one neighbour per offset: the indices are distinct and a plain += adds them all
+        right[own[~unknown]] += weight * values[nr[~unknown], :, ny[~unknown], nx[~unknown]]
     entries_i.append(np.arange(unknowns))
     entries_j.append(np.arange(unknowns))
     entries_v.append(diagonal)
@@ -492,7 +494,7 @@ def infidelity(
     """Infidelity: the mean squared error of the map's linear prediction of the output change under noise.
 
     Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019, "On the (in)fidelity and sensitivity of explanations"
-    (NeurIPS), definition 2.1: ``INFD(Φ, f, x) = E_I[(I^T Φ(x) - (f(x) - f(x - I)))^2]``, estimated
+    (NeurIPS), explanation infidelity: ``INFD(Φ, f, x) = E_I[(I^T Φ(x) - (f(x) - f(x - I)))^2]``, estimated
     with ``n_perturb_samples`` draws of ``I ~ N(0, noise_std^2)`` (the paper's "noisy baseline"). With
     ``normalize`` the map is first scaled by the optimal ``β = E[I^T Φ Δf] / E[(I^T Φ)^2]`` (the paper's
     scale-invariant version, Captum's ``normalize=True``).

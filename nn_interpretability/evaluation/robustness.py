@@ -97,7 +97,7 @@ def max_sensitivity(
 ) -> torch.Tensor:
     """Max-sensitivity: the largest relative change of the map when the input moves within an L∞ ball.
 
-    Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019 (NeurIPS), definition 3.1,
+    Yeh, Hsieh, Suggala, Inouye & Ravikumar 2019 (NeurIPS), max-sensitivity
     ``SENS_MAX(Φ, f, x, r) = max_{||δ||∞ <= r} ||Φ(f, x + δ) - Φ(f, x)||``, estimated by
     ``n_samples`` uniform draws of ``δ`` in ``[-r, r]`` and divided by ``||Φ(f, x)||`` (Frobenius norms),
     as Captum's ``sensitivity_max`` and Quantus's ``MaxSensitivity`` do, so that maps of any scale
@@ -161,8 +161,8 @@ def local_lipschitz_estimate(
 ) -> torch.Tensor:
     """Local Lipschitz estimate: the largest ratio of map change to input change under Gaussian noise.
 
-    Alvarez-Melis & Jaakkola 2018, "On the robustness of interpretability methods" (ICML WHI), eq. (1),
-    ``L(x) = max_{x' ∈ B_ε(x)} ||Φ(x) - Φ(x')||_2 / ||x - x'||_2``, estimated over ``n_samples``
+    Alvarez-Melis & Jaakkola 2018, "On the robustness of interpretability methods" (ICML WHI), the local Lipschitz
+    estimate ``L(x) = max_{x' ∈ B_ε(x)} ||Φ(x) - Φ(x')||_2 / ||x - x'||_2``, estimated over ``n_samples``
     neighbours ``x' = x + δ``, ``δ ~ N(0, std^2)`` (Quantus's sampling; the paper also optimises).
 
     Equals ``quantus.LocalLipschitzEstimate`` (``normalise=False``, ``abs=False``) given the same
