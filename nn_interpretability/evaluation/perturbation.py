@@ -32,7 +32,6 @@ from ..core.targets import Selector, as_selector
 from ..core.validation import non_negative_number, positive_int
 from .agreement import _pearson_rows
 from .faithfulness import (
-    ORDERS,
     PASS_ELEMENTS,
     FaithfulnessCurve,
     _pixel_relevance,
@@ -92,7 +91,9 @@ def pixel_flipping(
     ``return_auc_per_sample=True``, its trapezoid area over the step index (``dx=1``), which grows with
     the number of steps. Here the area is over the fraction of pixels flipped, from 0 (the unperturbed
     input) to 1, so that maps of images of any size compare; the reference test shows both and that the
-    curves are equal.
+    curves are equal. Quantus flips single elements of multi-channel inputs (channels separately) and
+    replaces them by each image's minimum (its ``"black"``); here a pixel is all its channels and the
+    baseline is ``baselines`` (0 by default; the test shows the minimum gives Quantus's curve).
 
     Parameters
     ----------

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ..attribution.noise_tunnel import SmoothGrad
-from ..core.base import Target, check_inputs, forward_output
+from ..core.base import Attribution, Target, check_inputs, forward_output
 from ..core.hooks import borrowed
 from ..core.targets import as_selector
 from ..core.validation import check_map_shape, non_negative_number, positive_int
@@ -240,7 +240,7 @@ def random_logit(
     if similarity not in SIMILARITIES:
         raise ValueError(f"similarity must be one of {SIMILARITIES}, got {similarity!r}")
     n = inputs.shape[0]
-    if hasattr(explain, "model") and isinstance(getattr(explain, "model"), nn.Module):
+    if isinstance(explain, Attribution):
         with borrowed(explain.model), torch.no_grad():
             output = forward_output(explain.model, inputs)
         classes = as_selector(target, output).class_indices()

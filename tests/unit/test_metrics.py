@@ -206,6 +206,13 @@ def test_random_logit_draws_another_class_uniformly(setup):
         random_logit(explain, x, target=3, off_target=torch.tensor([3, 1, 1, 1]))
     ssim = random_logit(explain, x)
     assert ((ssim > -1) & (ssim <= 1)).all()
+    as_callable = lambda inputs, t: explain.attribute(inputs, target=t)  # noqa: E731
+    off = torch.tensor([0, 1, 2, 5])
+    torch.testing.assert_close(
+        random_logit(as_callable, x, 3, num_classes=10, off_target=off), random_logit(explain, x, 3, off_target=off)
+    )
+    with pytest.raises(ValueError, match="needs target and num_classes"):
+        random_logit(as_callable, x)
 
 
 def test_randomized_copy_is_the_end_of_the_cascade_and_leaves_the_model(setup):
