@@ -3,11 +3,29 @@
 - :mod:`.agreement`: Spearman rank correlation between methods, image by image (seed 000).
 - :mod:`.faithfulness`: deletion and insertion curves (Petsiuk et al. 2018).
 - :mod:`.sanity`: cascading model parameter randomization with Spearman and SSIM (Adebayo et al. 2018).
+- :mod:`.perturbation`: pixel flipping, region perturbation / AOPC (Samek et al. 2017), faithfulness
+  correlation (Bhatt et al. 2020), ROAD (Rong et al. 2022), infidelity (Yeh et al. 2019).
+- :mod:`.robustness`: max-sensitivity (Yeh et al. 2019), local Lipschitz estimate (Alvarez-Melis &
+  Jaakkola 2018).
+- :mod:`.complexity`: sparseness (Gini, Chalasani et al. 2020), complexity (entropy, Bhatt et al. 2020).
+- :mod:`.randomisation`: smooth and efficient MPRT (Hedström et al. 2023), random logit (Sixt et al. 2020).
+- :mod:`.metrics`: ``METRICS``, the table of these per-sample metrics (function, better, how called).
 - :mod:`.properties`: completeness, sensitivity, implementation invariance and continuity as a table
   (textbook "Post Training Analysis", Sundararajan et al. 2017).
 """
 from .agreement import AgreementResult, average_ranks, compute_attributions, method_agreement, spearman_per_sample
+from .complexity import complexity, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_insertion, perturbation_ranks
+from .metrics import METRICS, Metric
+from .perturbation import (
+    aopc,
+    faithfulness_correlation,
+    infidelity,
+    noisy_linear_imputation,
+    pixel_flipping,
+    region_perturbation,
+    road,
+)
 from .properties import (
     PROPERTIES,
     AxiomsTable,
@@ -24,6 +42,8 @@ from .properties import (
     sensitivity_a,
     sensitivity_b,
 )
+from .randomisation import efficient_mprt, histogram_entropy, random_logit, randomized_copy, smooth_mprt
+from .robustness import local_lipschitz_estimate, max_sensitivity
 from .sanity import (
     SanityResult,
     cascading_randomization,
@@ -33,6 +53,24 @@ from .sanity import (
 )
 
 __all__ = [
+    "METRICS",
+    "Metric",
+    "aopc",
+    "complexity",
+    "efficient_mprt",
+    "faithfulness_correlation",
+    "histogram_entropy",
+    "infidelity",
+    "local_lipschitz_estimate",
+    "max_sensitivity",
+    "noisy_linear_imputation",
+    "pixel_flipping",
+    "random_logit",
+    "randomized_copy",
+    "region_perturbation",
+    "road",
+    "smooth_mprt",
+    "sparseness",
     "PROPERTIES",
     "AgreementResult",
     "AxiomsTable",

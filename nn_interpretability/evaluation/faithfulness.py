@@ -57,6 +57,24 @@ class FaithfulnessCurve:
     order: str
 
 
+def output_scores(model: torch.nn.Module, x: torch.Tensor, n: int, output: str) -> torch.Tensor:
+    """The model's output on ``x`` as ``output`` asks: raw (``"logit"``) or softmax over dimension 1 (``"probability"``).
+
+    ``n`` is the user's batch size (``x`` may stack perturbed copies of it), for error messages.
+    """
+    if output not in OUTPUTS:
+        raise ValueError(f"output must be one of {OUTPUTS}, got {output!r}")
+    raw = forward_output(model, x, n)
+    if output == "logit":
+        return raw
+    if raw.dim() < 2 or raw.shape[1] < 2:
+        raise ValueError(
+            f"output='probability' needs class scores along dimension 1; the model returns {(n, *raw.shape[1:])}: "
+            "give output='logit' to score the raw output"
+        )
+    return raw.softmax(1)
+
+
 def _pixel_relevance(attributions: torch.Tensor, inputs: torch.Tensor) -> torch.Tensor:
     """One relevance per pixel, ``(N, P)``: the attribution summed over channels for ``(N, C, ...)`` inputs."""
     if not isinstance(attributions, torch.Tensor):
@@ -195,15 +213,7 @@ def deletion_insertion(
     start_from, replace_by = (inputs, baselines) if mode == "deletion" else (baselines, inputs)
 
     def score(x: torch.Tensor) -> torch.Tensor:
-        raw = forward_output(model, x, n)
-        if output == "logit":
-            return raw
-        if raw.dim() < 2 or raw.shape[1] < 2:
-            raise ValueError(
-                f"output='probability' needs class scores along dimension 1; the model returns {(n, *raw.shape[1:])}: "
-                "give output='logit' to score the raw output"
-            )
-        return raw.softmax(1)
+        return output_scores(model, x, n, output)
 
     scores = torch.empty(n * s, dtype=inputs.dtype, device=inputs.device)
     with borrowed(model), torch.no_grad():
