@@ -3,11 +3,20 @@
 - :mod:`.agreement`: Spearman rank correlation between methods, image by image (seed 000).
 - :mod:`.faithfulness`: deletion and insertion curves (Petsiuk et al. 2018).
 - :mod:`.sanity`: cascading model parameter randomization with Spearman and SSIM (Adebayo et al. 2018).
+- :mod:`.localisation`: pointing game, relevance mass and rank accuracy (Zhang et al. 2018; Arras et al. 2022).
+- :mod:`.statistics`: per-sample scores summarised by a bootstrap interval; paired tests between methods.
+- :mod:`.reliability`: does a metric's ranking survive minor perturbations and react to disruptive ones
+  (MetaQuantus, Hedström et al. 2023)?
+- :mod:`.leaderboard`: every registered method × metric with intervals (the canvas localisation benchmark).
 - :mod:`.properties`: completeness, sensitivity, implementation invariance and continuity as a table
   (textbook "Post Training Analysis", Sundararajan et al. 2017).
 """
 from .agreement import AgreementResult, average_ranks, compute_attributions, method_agreement, spearman_per_sample
 from .faithfulness import FaithfulnessCurve, deletion_insertion, perturbation_ranks
+from .leaderboard import SKIPPED, Leaderboard, baseline_map, leaderboard, localisation_metrics, method_settings
+from .localisation import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
+from .reliability import ReliabilityResult, metric_reliability
+from .statistics import PairedTest, Summary, paired_test, summarize
 from .properties import (
     PROPERTIES,
     AxiomsTable,
@@ -34,6 +43,21 @@ from .sanity import (
 
 __all__ = [
     "PROPERTIES",
+    "SKIPPED",
+    "Leaderboard",
+    "PairedTest",
+    "ReliabilityResult",
+    "Summary",
+    "baseline_map",
+    "leaderboard",
+    "localisation_metrics",
+    "method_settings",
+    "metric_reliability",
+    "paired_test",
+    "pointing_game",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "summarize",
     "AgreementResult",
     "AxiomsTable",
     "FaithfulnessCurve",
