@@ -65,10 +65,11 @@ def method_settings(
 ) -> tuple[dict, dict]:
     """``(construction kwargs, per-call kwargs)`` of method ``name`` for the leaderboard on ``inputs``.
 
-    The ``"fast"`` profile keeps every method to seconds on a CPU core for 64×64 canvases: 16 path
-    points, 8 noisy copies, perturbations of 8×8 cells (occlusion: 16×16 windows at stride 8); ``"full"``
-    uses 50 points, 32 copies, 4×4 cells (occlusion: 8×8 windows at stride 4). Methods not named here
-    run with the registry's defaults.
+    The ``"fast"`` profile keeps every method to seconds on a CPU core for 50 canvases of 64×64: 16 path
+    points, 8 noisy copies, perturbations of 8×8 cells (occlusion: 16×16 windows at stride 8), 50 LIME /
+    Kernel SHAP samples, 100 RISE masks, one Shapley permutation; ``"full"`` uses 50 points, 32 copies,
+    4×4 cells (occlusion: 8×8 windows at stride 4), 500 samples, 2,000 masks, ten permutations. Methods
+    not named here run with the registry's defaults.
     """
     fast = profile == "fast"
     height, width = inputs.shape[-2:]
@@ -83,11 +84,11 @@ def method_settings(
         "vargrad": (noisy, {}),
         "gradient-shap": ({"n_samples": 8 if fast else 32, "seed": seed}, {}),
         "occlusion": ({}, {"sliding_window_shapes": (inputs.shape[1], window, window), "strides": window // 2}),
-        "lime": ({"segmentation": "grid", "cell_size": cell, "n_samples": 100 if fast else 500, "seed": seed}, {}),
+        "lime": ({"segmentation": "grid", "cell_size": cell, "n_samples": 50 if fast else 500, "seed": seed}, {}),
         "feature-ablation": ({}, features),
-        "shapley-value-sampling": ({"n_samples": 2 if fast else 10, "seed": seed}, features),
-        "kernel-shap": ({"n_samples": 100 if fast else 500, "seed": seed}, features),
-        "rise": ({"n_masks": 200 if fast else 2000, "mask_resolution": 8, "seed": seed}, {}),
+        "shapley-value-sampling": ({"n_samples": 1 if fast else 10, "seed": seed}, features),
+        "kernel-shap": ({"n_samples": 50 if fast else 500, "seed": seed}, features),
+        "rise": ({"n_masks": 100 if fast else 2000, "mask_resolution": 8, "seed": seed}, {}),
         "deep-taylor": ({"low": 0.0, "high": 1.0}, {}),
         "cam": ({"feature_layer": layer, "fc_layer": fc_layer}, {}),
         "score-cam": ({"layer": layer}, {"internal_batch_size": 256}),

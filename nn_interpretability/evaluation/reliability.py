@@ -154,21 +154,22 @@ def metric_reliability(
     inputs: torch.Tensor,
     targets: torch.Tensor,
     methods: Mapping[str, Explain],
-    metric: Metric,
+    metric: Metric | Mapping[str, Metric],
     *,
-    higher_is_better: bool = True,
+    higher_is_better: bool | Mapping[str, bool] = True,
     perturbation: str = "model",
     n_perturbations: int = 3,
     minor_noise: float | None = None,
     disruptive_noise: float = 0.5,
     seed: int = 0,
-) -> ReliabilityResult:
+) -> ReliabilityResult | dict[str, ReliabilityResult]:
     """Score ``methods`` with ``metric`` before and after minor and disruptive perturbations (MetaQuantus).
 
     Hedström et al. 2023 ("The meta-evaluation problem in explainable AI", TMLR: the model and input
     perturbation tests and the intra- / inter-consistency criteria IAC and IEC); the computed criteria are
-    described in the module's docstring. Every method explains the fixed ``targets`` on every (perturbed) model and
-    input, batched over the inputs; the caller's model is never changed (perturbations act on copies).
+    described in the module's docstring. Every method explains the fixed ``targets`` on every (perturbed)
+    model and input, batched over the inputs, once for all metrics; the caller's model is never changed
+    (perturbations act on copies).
 
     Parameters
     ----------
@@ -180,10 +181,11 @@ def metric_reliability(
         ``(N,)`` the explained class of every sample, kept under every perturbation.
     methods : mapping of str to callable
         ``explain(model, inputs, targets) -> attributions`` per method; at least two methods.
-    metric : callable
-        ``metric(model, inputs, targets, attributions) -> (N,)`` per-sample scores.
-    higher_is_better : bool
-        The metric's direction (for the ranks and IEC_AR).
+    metric : callable or mapping of str to callable
+        ``metric(model, inputs, targets, attributions) -> (N,)`` per-sample scores; several by name to
+        check them on the same explanations.
+    higher_is_better : bool or mapping of str to bool
+        The metric's direction (for the ranks and IEC_AR); per metric name for a mapping.
     perturbation : {"model", "input"}
         ``"model"``: minor = each parameter times ``1 + minor_noise * ε`` (default ``minor_noise`` 0.01);
         disruptive = every parameter layer re-initialised. ``"input"``: minor = uniform noise in
@@ -198,6 +200,7 @@ def metric_reliability(
     Returns
     -------
     ReliabilityResult
+        Or a dict of them by metric name when ``metric`` is a mapping.
     """
     if perturbation not in PERTURBATIONS:
         raise ValueError(f"perturbation must be one of {PERTURBATIONS}, got {perturbation!r}")
@@ -209,17 +212,25 @@ def metric_reliability(
         )
     n_perturbations = positive_int(n_perturbations, "n_perturbations")
     minor_noise = 0.01 if minor_noise is None else float(minor_noise)
+    metrics = dict(metric) if isinstance(metric, Mapping) else {"metric": metric}
+    directions = (
+        {name: higher_is_better.get(name, True) for name in metrics}
+        if isinstance(higher_is_better, Mapping) else dict.fromkeys(metrics, higher_is_better)
+    )
     names = tuple(methods)
 
-    def score_all(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        rows = []
+    def score_all(net: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        rows: dict[str, list[torch.Tensor]] = {m: [] for m in metrics}
         for name in names:
             attributions = methods[name](net, x, targets)
-            values = torch.as_tensor(metric(net, x, targets, attributions)).detach().double().cpu()
-            if values.shape != (len(x),):
-                raise ValueError(f"the metric must return one score per sample ({len(x)},), got {tuple(values.shape)} for {name}")
-            rows.append(values)
-        return torch.stack(rows)
+            for m, fn in metrics.items():
+                values = torch.as_tensor(fn(net, x, targets, attributions)).detach().double().cpu()
+                if values.shape != (len(x),):
+                    raise ValueError(
+                        f"the metric must return one score per sample ({len(x)},), got {tuple(values.shape)} for {name}"
+                    )
+                rows[m].append(values)
+        return {m: torch.stack(r) for m, r in rows.items()}
 
     with torch.no_grad():
         predictions = model(inputs).argmax(1)
@@ -238,8 +249,28 @@ def metric_reliability(
             kept.append(float((minor_net(minor_x).argmax(1) == predictions).double().mean()))
         minor.append(score_all(minor_net, minor_x))
         disruptive.append(score_all(disruptive_net, disruptive_x))
-    minor_scores, disruptive_scores = torch.stack(minor), torch.stack(disruptive)
 
+    results = {
+        m: _criteria(
+            names, scores[m], torch.stack([s[m] for s in minor]), torch.stack([s[m] for s in disruptive]),
+            directions[m], float(np.mean(kept)), perturbation, seed,
+        )
+        for m in metrics
+    }
+    return results if isinstance(metric, Mapping) else results["metric"]
+
+
+def _criteria(
+    names: tuple[str, ...],
+    scores: torch.Tensor,
+    minor_scores: torch.Tensor,
+    disruptive_scores: torch.Tensor,
+    higher_is_better: bool,
+    kept: float,
+    perturbation: str,
+    seed: int,
+) -> ReliabilityResult:
+    """IAC and IEC under both perturbations, and the Kendall τ of the method means (see the module's docstring)."""
     before = scores.numpy()
     p_minor = [_wilcoxon_p(before[m], s[m].numpy()) for s in minor_scores for m in range(len(names))]
     p_disruptive = [_wilcoxon_p(before[m], s[m].numpy()) for s in disruptive_scores for m in range(len(names))]
@@ -257,7 +288,7 @@ def metric_reliability(
         intra_consistency_disruptive=float(1 - np.mean(p_disruptive)),
         inter_consistency_disruptive=float(worse.double().mean()),
         ranking_tau_minor=float(np.nanmean(taus)),
-        prediction_agreement_minor=float(np.mean(kept)),
+        prediction_agreement_minor=kept,
         perturbation=perturbation,
         higher_is_better=higher_is_better,
         seed=seed,

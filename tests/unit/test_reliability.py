@@ -95,6 +95,19 @@ def test_no_input_noise_changes_nothing_and_large_noise_is_noticed(case):
     assert result.intra_consistency_disruptive > 0.5  # noise of three times the range hides the object
 
 
+def test_several_metrics_share_the_explanations_and_equal_separate_runs(case):
+    model, inputs, targets, masks = case
+    calls = []
+    counting = {name: (lambda fn: lambda model, x, y: calls.append(1) or fn(model, x, y))(fn) for name, fn in METHODS.items()}
+    pointing = lambda model, x, y, a: pointing_game(a, masks)
+    both = metric_reliability(model, inputs, targets, counting, {"mass": _mass(masks), "pointing": pointing},
+                              higher_is_better={"mass": True}, n_perturbations=1)
+    assert len(calls) == 3 * 3  # three methods on the model, one minor and one disruptive copy: once for both metrics
+    alone = metric_reliability(model, inputs, targets, METHODS, pointing, n_perturbations=1)
+    assert torch.equal(both["pointing"].disruptive_scores, alone.disruptive_scores)
+    assert both["pointing"].as_dict() == alone.as_dict()
+
+
 def test_deterministic_and_the_model_is_left_unchanged(case):
     model, inputs, targets, masks = case
     before = {k: v.clone() for k, v in model.state_dict().items()}
