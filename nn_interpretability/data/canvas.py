@@ -121,7 +121,9 @@ def compose_canvases(
             first = free.int().argmax(1, keepdim=True)
             dy, dx = cy.gather(1, first)[:, 0], cx.gather(1, first)[:, 0]
             _paste(canvas, scaled[:, d], dy, dx)
-            placed_y.append(dy), placed_x.append(dx), placed_side.append(small)
+            placed_y.append(dy)
+            placed_x.append(dx)
+            placed_side.append(small)
 
     if mask == "box":
         rows, cols = target_canvas.any(2), target_canvas.any(1)

@@ -153,10 +153,6 @@ class Leaderboard:
     sort_by: str
     settings: dict = field(default_factory=dict)
 
-    def rank(self, method: str) -> int:
-        """The 1-based place of ``method`` in the sorted rows."""
-        return [row["method"] for row in self.rows].index(method) + 1
-
     def to_markdown(self, digits: int = 3) -> str:
         """The table as Markdown: ``mean [low, high]`` per metric, then the skipped and failed methods."""
         metrics = list(self.better)

@@ -59,10 +59,6 @@ class Summary:
     def __str__(self) -> str:
         return f"{self.mean:.3f} [{self.low:.3f}, {self.high:.3f}]"
 
-    def as_dict(self, prefix: str = "") -> dict:
-        """``{prefix + "mean": ..., prefix + "low": ..., prefix + "high": ...}`` for a table row."""
-        return {f"{prefix}mean": self.mean, f"{prefix}low": self.low, f"{prefix}high": self.high}
-
 
 def _scores(scores, name: str = "scores") -> np.ndarray:
     values = scores.detach().cpu().double().numpy() if isinstance(scores, torch.Tensor) else np.asarray(scores, dtype=float)
