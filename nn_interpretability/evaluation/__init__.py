@@ -10,6 +10,11 @@
 - :mod:`.complexity`: sparseness (Gini, Chalasani et al. 2020), complexity (entropy, Bhatt et al. 2020).
 - :mod:`.randomisation`: smooth and efficient MPRT (Hedström et al. 2023), random logit (Sixt et al. 2020).
 - :mod:`.metrics`: ``METRICS``, the table of these per-sample metrics (function, better, how called).
+- :mod:`.localisation`: pointing game, relevance mass and rank accuracy (Zhang et al. 2018; Arras et al. 2022).
+- :mod:`.statistics`: per-sample scores summarised by a bootstrap interval; paired tests between methods.
+- :mod:`.reliability`: does a metric's ranking survive minor perturbations and react to disruptive ones
+  (MetaQuantus, Hedström et al. 2023)?
+- :mod:`.leaderboard`: every registered method × metric with intervals (the canvas localisation benchmark).
 - :mod:`.properties`: completeness, sensitivity, implementation invariance and continuity as a table
   (textbook "Post Training Analysis", Sundararajan et al. 2017).
 """
@@ -26,6 +31,10 @@ from .perturbation import (
     region_perturbation,
     road,
 )
+from .leaderboard import SKIPPED, Leaderboard, baseline_map, leaderboard, localisation_metrics, method_settings
+from .localisation import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
+from .reliability import ReliabilityResult, metric_reliability
+from .statistics import PairedTest, Summary, paired_test, summarize
 from .properties import (
     PROPERTIES,
     AxiomsTable,
@@ -72,6 +81,21 @@ __all__ = [
     "smooth_mprt",
     "sparseness",
     "PROPERTIES",
+    "SKIPPED",
+    "Leaderboard",
+    "PairedTest",
+    "ReliabilityResult",
+    "Summary",
+    "baseline_map",
+    "leaderboard",
+    "localisation_metrics",
+    "method_settings",
+    "metric_reliability",
+    "paired_test",
+    "pointing_game",
+    "relevance_mass_accuracy",
+    "relevance_rank_accuracy",
+    "summarize",
     "AgreementResult",
     "AxiomsTable",
     "FaithfulnessCurve",

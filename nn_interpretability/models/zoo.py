@@ -23,8 +23,10 @@ from torch import nn
 
 from ..core.paths import nni_home
 from ..core.version import __version__
+from ..data.canvas import mnist_canvas
 from ..data.mnist import load_mnist
 from .efficientnet_lite import load_efficientnet_lite0
+from .canvas import CanvasCNN, train_canvas_classifier
 from .generative import PPCA, VAE, DCGANDiscriminator, DCGANGenerator, train_gan, train_vae
 from .losses import evidential_mse_loss
 from .mnist import GAPCNN, MNISTCNN, AngleRegressor, BinaryCNN, DigitSegmenter, mnist_vit
@@ -161,6 +163,19 @@ def _angle_metrics(model: nn.Module, images: torch.Tensor, labels: torch.Tensor)
     return {"mae_degrees": errors["mae"], "rmse_degrees": errors["rmse"], "max_degrees": MAX_ROTATION}
 
 
+#: Canvases the canvas CNN's test accuracy is measured on (from the embedded test digits, seed ZOO_SEED).
+CANVAS_TEST_SIZE = 1000
+
+
+def _fit_canvas_cnn(recipe: TaskRecipe, images: torch.Tensor, labels: torch.Tensor) -> nn.Module:
+    return train_canvas_classifier(recipe.initial_model(), images, labels, epochs=recipe.epochs, lr=recipe.lr, seed=ZOO_SEED)
+
+
+def _canvas_metrics(model: nn.Module, images: torch.Tensor, labels: torch.Tensor) -> dict:
+    canvases, canvas_labels, _ = mnist_canvas(CANVAS_TEST_SIZE, split="test", seed=ZOO_SEED)
+    return {"test_accuracy": evaluate_accuracy(model, canvases, canvas_labels), "test_canvases": CANVAS_TEST_SIZE}
+
+
 MNIST_TASK_MODELS: dict[str, TaskRecipe] = {
     "mnist_segmenter": TaskRecipe(
         DigitSegmenter,
@@ -177,6 +192,14 @@ MNIST_TASK_MODELS: dict[str, TaskRecipe] = {
         lr=3e-3,
         fit=_fit_angle_regressor,
         evaluate=_angle_metrics,
+    ),
+    "mnist_canvas_cnn": TaskRecipe(
+        CanvasCNN,
+        "GAP CNN naming the large digit of a 64x64 canvas among two smaller distractors (localisation benchmark)",
+        epochs=10,
+        lr=5e-3,
+        fit=_fit_canvas_cnn,
+        evaluate=_canvas_metrics,
     ),
 }
 

@@ -197,6 +197,22 @@ MANIFEST: tuple[Figure, ...] = (
     Figure("tcav_concept_scores", "extra", None,
            "TCAV scores of three concepts for every class at two layers of the MNIST CNN, against the random-set spread.",
            "23_conductance_and_tcav"),
+    Figure("canvas_benchmark_maps", "extra", None,
+           "MNIST localisation canvases (one large digit among smaller distractors), the target's mask, and the maps "
+           "of a few methods explaining the canvas CNN's class.",
+           "24_evaluation_benchmark"),
+    Figure("localisation_leaderboard", "extra", None,
+           "Every registered attribution method on the canvas benchmark: pointing game and relevance mass accuracy "
+           "with 95 % bootstrap intervals, against a random and a centre map.",
+           "24_evaluation_benchmark"),
+    Figure("mnist_leaderboard", "extra", None,
+           "Every registered attribution method on MNIST digits: localisation on the digit's strokes and "
+           "deletion / insertion AUC, with 95 % bootstrap intervals.",
+           "24_evaluation_benchmark"),
+    Figure("metric_reliability", "extra", None,
+           "Reliability of the localisation metrics after MetaQuantus: resilience to minor model noise, reactivity "
+           "to model randomisation (intra- and inter-consistency).",
+           "24_evaluation_benchmark"),
 )
 
 _BY_ID = {entry.id: entry for entry in MANIFEST}

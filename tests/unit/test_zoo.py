@@ -15,7 +15,7 @@ def test_available_lists_every_zoo_model():
     names = set(nni.models.available())
     assert set(zoo.MNIST_MODELS) | set(zoo.MNIST_TASK_MODELS) <= names
     assert {"mnist_cnn", "mnist_dropout_cnn", "mnist_cam_3x3", "mnist_cam_6x6", "mnist_evidential_cnn",
-            "mnist_binary_01", "mnist_segmenter", "mnist_angle_regressor", "mnist_vit", "mnist_dcgan", "mnist_vae", "mnist_ppca",
+            "mnist_binary_01", "mnist_segmenter", "mnist_angle_regressor", "mnist_canvas_cnn", "mnist_vit", "mnist_dcgan", "mnist_vae", "mnist_ppca",
             "efficientnet_lite0", "vgg16", "alexnet", "resnet18"} == names
 
 

@@ -1,0 +1,279 @@
+"""A leaderboard: every registered attribution method scored by per-sample metrics, with confidence intervals.
+
+The localisation benchmark (a small, offline counterpart of CLEVR-XAI, Arras, Osman & Samek 2022) runs
+every method of the registry on :func:`~nn_interpretability.data.mnist_canvas` canvases and the zoo's
+``mnist_canvas_cnn``, scores the maps with the localisation metrics (pointing game, relevance mass and
+rank accuracy) and summarises each method's per-sample scores by their mean and a bootstrap interval
+(:func:`~nn_interpretability.evaluation.statistics.summarize`). Two maps without information are scored
+too: a seeded random map (chance) and a map that prefers the image centre (a prior, no model).
+
+Methods that do not give a class's map over the input pixels are listed with the reason instead of a
+score (:data:`SKIPPED`); a method that fails is listed with its error, never left out silently.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..core.registry import available_methods, get_method
+from .localisation import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
+from .statistics import DEFAULT_RESAMPLES, Summary, summarize
+
+#: ``metric(model, inputs, targets, attributions) -> (N,)`` per-sample scores.
+ScoreFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+PROFILES = ("fast", "full")
+BASELINES = ("random", "centre")
+
+_LAYER = "explains a hidden layer's units (maps of the layer's shape), not the input pixels"
+_NEURON = "explains one chosen hidden neuron, not the class score"
+#: Registered methods the leaderboard does not score, and why.
+SKIPPED: dict[str, str] = {
+    "layer-activation": _LAYER,
+    "layer-gradient-x-activation": _LAYER,
+    "layer-integrated-gradients": _LAYER,
+    "layer-conductance": _LAYER,
+    "internal-influence": _LAYER,
+    "neuron-gradient": _NEURON,
+    "neuron-integrated-gradients": _NEURON,
+    "neuron-conductance": _NEURON,
+    "attention-rollout": "reads the attention weights of a transformer; a CNN has none",
+}
+
+
+def localisation_metrics(masks: torch.Tensor) -> dict[str, ScoreFn]:
+    """The three localisation metrics against ``masks`` as leaderboard metrics (higher is better)."""
+    return {
+        "pointing game": lambda model, x, y, a: pointing_game(a, masks),
+        "relevance mass accuracy": lambda model, x, y, a: relevance_mass_accuracy(a, masks),
+        "relevance rank accuracy": lambda model, x, y, a: relevance_rank_accuracy(a, masks),
+    }
+
+
+def _grid_features(height: int, width: int, cell: int) -> torch.Tensor:
+    """Square cells of ``cell`` pixels as one feature group each, ``(1, 1, H, W)`` long."""
+    rows = torch.arange(height) // cell
+    cols = torch.arange(width) // cell
+    return (rows[:, None] * ((width + cell - 1) // cell) + cols[None, :]).view(1, 1, height, width)
+
+
+def method_settings(
+    name: str, inputs: torch.Tensor, layer: str, fc_layer: str | None, profile: str, seed: int
+) -> tuple[dict, dict]:
+    """``(construction kwargs, per-call kwargs)`` of method ``name`` for the leaderboard on ``inputs``.
+
+    The ``"fast"`` profile keeps every method to seconds on a CPU core for 50 canvases of 64×64: 16 path
+    points, 8 noisy copies, perturbations of 8×8 cells (occlusion: 16×16 windows at stride 8), 50 LIME /
+    Kernel SHAP samples, 100 RISE masks, one Shapley permutation; ``"full"`` uses 50 points, 32 copies,
+    4×4 cells (occlusion: 8×8 windows at stride 4), 500 samples, 2,000 masks, ten permutations. Methods
+    not named here run with the registry's defaults.
+    """
+    fast = profile == "fast"
+    height, width = inputs.shape[-2:]
+    cell = 8 if fast else 4
+    features = {"feature_mask": _grid_features(height, width, cell).to(inputs.device)}
+    noisy = {"nt_samples": 8 if fast else 32, "seed": seed}
+    window = 16 if fast else 8
+    table: dict[str, tuple[dict, dict]] = {
+        "integrated-gradients": ({}, {"n_steps": 16 if fast else 50}),
+        "smoothgrad": (noisy, {}),
+        "smoothgrad-sq": (noisy, {}),
+        "vargrad": (noisy, {}),
+        "gradient-shap": ({"n_samples": 8 if fast else 32, "seed": seed}, {}),
+        "occlusion": ({}, {"sliding_window_shapes": (inputs.shape[1], window, window), "strides": window // 2}),
+        "lime": ({"segmentation": "grid", "cell_size": cell, "n_samples": 50 if fast else 500, "seed": seed}, {}),
+        "feature-ablation": ({}, features),
+        "shapley-value-sampling": ({"n_samples": 1 if fast else 10, "seed": seed}, features),
+        "kernel-shap": ({"n_samples": 50 if fast else 500, "seed": seed}, features),
+        "rise": ({"n_masks": 100 if fast else 2000, "mask_resolution": 8, "seed": seed}, {}),
+        "deep-taylor": ({"low": 0.0, "high": 1.0}, {}),
+        "cam": ({"feature_layer": layer, "fc_layer": fc_layer}, {}),
+        "score-cam": ({"layer": layer}, {"internal_batch_size": 256}),
+        "ablation-cam": ({"layer": layer}, {"internal_batch_size": 256}),
+    }
+    for cam_method in ("grad-cam", "grad-cam-plus-plus", "xgrad-cam", "hires-cam", "layer-cam", "eigen-cam", "guided-grad-cam"):
+        table[cam_method] = ({"layer": layer}, {})
+    return table.get(name, ({}, {}))
+
+
+def baseline_map(name: str, inputs: torch.Tensor, seed: int = 0) -> torch.Tensor:
+    """A map without information, ``(N, 1, H, W)``: ``"random"`` (uniform noise, seeded) or ``"centre"``.
+
+    ``"centre"`` is minus the distance to the image centre: its maximum is the centre, its mass (after
+    the positive part, :func:`~nn_interpretability.evaluation.relevance_mass_accuracy`) is spread
+    around it. It tells how much a prior on the object's position alone scores.
+    """
+    n, height, width = inputs.shape[0], inputs.shape[-2], inputs.shape[-1]
+    if name == "random":
+        generator = torch.Generator().manual_seed(seed)
+        return torch.rand(n, 1, height, width, generator=generator, dtype=torch.float64).to(inputs.device)
+    if name == "centre":
+        rows = torch.arange(height, dtype=torch.float64) - (height - 1) / 2
+        cols = torch.arange(width, dtype=torch.float64) - (width - 1) / 2
+        distance = (rows[:, None] ** 2 + cols[None, :] ** 2).sqrt()
+        return (distance.max() - distance).expand(n, 1, height, width).to(inputs.device)
+    raise ValueError(f"unknown baseline {name!r}; choose one of {BASELINES}")
+
+
+@dataclass
+class Leaderboard:
+    """Methods × metrics: per-sample scores, their summaries, and the methods not scored.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One row per scored method, sorted by ``sort_by`` (best first): ``{"method": name, "<metric>":
+        mean, "<metric> low": ..., "<metric> high": ..., "seconds": time to compute the maps}``;
+        baseline rows are named ``"baseline: random"`` and ``"baseline: centre"``.
+    scores : dict
+        ``{method: {metric: Tensor (N,)}}``.
+    summaries : dict
+        ``{method: {metric: Summary}}``.
+    skipped : dict
+        ``{method: reason}`` for the registered methods not scored (:data:`SKIPPED`).
+    failed : dict
+        ``{method: error message}`` for methods that raised.
+    better : dict
+        ``{metric: "higher" or "lower"}``.
+    sort_by : str
+        The metric the rows are sorted by.
+    settings : dict
+        How the table was made: profile, number of samples, seed, confidence, bootstrap resamples.
+    """
+
+    rows: list[dict]
+    scores: dict[str, dict[str, torch.Tensor]]
+    summaries: dict[str, dict[str, Summary]]
+    skipped: dict[str, str]
+    failed: dict[str, str]
+    better: dict[str, str]
+    sort_by: str
+    settings: dict = field(default_factory=dict)
+
+    def to_markdown(self, digits: int = 3) -> str:
+        """The table as Markdown: ``mean [low, high]`` per metric, then the skipped and failed methods."""
+        metrics = list(self.better)
+        lines = [
+            "| method | " + " | ".join(f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})" for m in metrics) + " | seconds |",
+            "|---|" + "---|" * (len(metrics) + 1),
+        ]
+        for row in self.rows:
+            cells = [f"{row[m]:.{digits}f} [{row[m + ' low']:.{digits}f}, {row[m + ' high']:.{digits}f}]" for m in metrics]
+            lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['seconds']:.1f} |")
+        lines += [f"\nnot scored: **{name}**: {reason}" for name, reason in self.skipped.items()]
+        lines += [f"\nfailed: **{name}**: {error}" for name, error in self.failed.items()]
+        return "\n".join(lines)
+
+
+def leaderboard(
+    model: nn.Module,
+    inputs: torch.Tensor,
+    targets: torch.Tensor,
+    metrics: Mapping[str, ScoreFn],
+    *,
+    layer: str,
+    fc_layer: str | None = None,
+    better: Mapping[str, str] | None = None,
+    methods: Sequence[str] | None = None,
+    baselines: Sequence[str] = BASELINES,
+    profile: str = "fast",
+    sort_by: str | None = None,
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    seed: int = 0,
+) -> Leaderboard:
+    """Score every method (default: every registered one) on ``inputs`` with every metric, with intervals.
+
+    Each method explains ``targets`` on the whole batch (methods chunk internally); each metric gives
+    per-sample scores, summarised by :func:`~nn_interpretability.evaluation.summarize` (BCa bootstrap,
+    ``seed``). CAM needs ``fc_layer`` (the linear layer after global average pooling) and is skipped with
+    that reason without it.
+
+    Parameters
+    ----------
+    model : nn.Module
+        The model, in eval mode (left unchanged: every method borrows it).
+    inputs : Tensor
+        ``(N, C, H, W)``.
+    targets : Tensor
+        ``(N,)`` the explained classes (for a localisation benchmark: the labels the masks belong to).
+    metrics : mapping of str to callable
+        ``metric(model, inputs, targets, attributions) -> (N,)``, e.g. :func:`localisation_metrics`.
+    layer : str
+        The feature layer of the CAM family (the last conv block).
+    fc_layer : str, optional
+        CAM's linear layer after the global average pooling.
+    better : mapping of str to {"higher", "lower"}, optional
+        Each metric's direction; default "higher" for all.
+    methods : sequence of str, optional
+        Registry names to score; default every registered method not in :data:`SKIPPED`.
+    baselines : sequence of str
+        Maps without information scored as rows too (:func:`baseline_map`).
+    profile : {"fast", "full"}
+        The methods' sample and step counts (:func:`method_settings`).
+    sort_by : str, optional
+        The metric the rows are sorted by (default the first), best first.
+    confidence, n_resamples, seed
+        Of the bootstrap intervals; ``seed`` also seeds the stochastic methods and the random baseline.
+
+    Returns
+    -------
+    Leaderboard
+    """
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if not metrics:
+        raise ValueError("give at least one metric")
+    better = {name: "higher" for name in metrics} | dict(better or {})
+    unknown = sorted(set(better) - set(metrics))
+    if unknown or any(v not in ("higher", "lower") for v in better.values()):
+        raise ValueError(f"better must map the metrics {list(metrics)} to 'higher' or 'lower', got {dict(better)}")
+    sort_by = next(iter(metrics)) if sort_by is None else sort_by
+    if sort_by not in metrics:
+        raise ValueError(f"sort_by must be one of the metrics {list(metrics)}, got {sort_by!r}")
+    registered = available_methods()
+    if methods is None:
+        names = [name for name in registered if name not in SKIPPED]
+        skipped = {name: SKIPPED[name] for name in registered if name in SKIPPED}
+    else:
+        missing = [name for name in methods if name not in registered]
+        if missing:
+            raise ValueError(f"unknown methods {missing}; registered: {', '.join(registered)}")
+        names, skipped = list(methods), {}
+    if "cam" in names and fc_layer is None:
+        names.remove("cam")
+        skipped["cam"] = "CAM needs fc_layer, the linear layer after the global average pooling"
+
+    maps: dict[str, torch.Tensor] = {}
+    seconds: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    for name in names:
+        construct, per_call = method_settings(name, inputs, layer, fc_layer, profile, seed)
+        start = time.perf_counter()
+        try:
+            maps[name] = get_method(name, model, **construct).attribute(inputs, target=targets, **per_call).detach()
+        except Exception as error:  # one failing method must not hide the others' scores; it is reported
+            failed[name] = f"{type(error).__name__}: {error}"
+            continue
+        seconds[name] = time.perf_counter() - start
+    for name in baselines:
+        start = time.perf_counter()
+        maps[f"baseline: {name}"] = baseline_map(name, inputs, seed)
+        seconds[f"baseline: {name}"] = time.perf_counter() - start
+
+    scores, summaries, rows = {}, {}, []
+    for name, attributions in maps.items():
+        scores[name] = {m: torch.as_tensor(fn(model, inputs, targets, attributions)).detach().double().cpu() for m, fn in metrics.items()}
+        summaries[name] = {
+            m: summarize(s, confidence=confidence, n_resamples=n_resamples, seed=seed) for m, s in scores[name].items()
+        }
+        row = {"method": name}
+        for m, summary in summaries[name].items():
+            row |= {m: summary.mean, f"{m} low": summary.low, f"{m} high": summary.high}
+        rows.append(row | {"seconds": seconds[name]})
+    rows.sort(key=lambda row: -row[sort_by] if better[sort_by] == "higher" else row[sort_by])
+    settings = {"profile": profile, "n": len(inputs), "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
+    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, settings)

@@ -1,0 +1,155 @@
+"""Localisation metrics (pointing game, relevance mass / rank accuracy) and the leaderboard that runs them."""
+import pytest
+import torch
+
+import nn_interpretability as nni
+from nn_interpretability.evaluation import (
+    SKIPPED,
+    baseline_map,
+    leaderboard,
+    localisation_metrics,
+    pointing_game,
+    relevance_mass_accuracy,
+    relevance_rank_accuracy,
+)
+from nn_interpretability.models.canvas import CanvasCNN
+
+
+def _example():
+    """Two 2×3 maps and masks whose scores are worked out by hand in the tests."""
+    maps = torch.tensor([[[[3.0, -1.0, 0.0], [1.0, 2.0, -4.0]]], [[[0.0, 5.0, 5.0], [1.0, -2.0, 0.0]]]])
+    masks = torch.tensor([[[True, False, False], [False, True, False]], [[False, True, False], [False, False, False]]])
+    return maps, masks
+
+
+def test_scores_worked_out_by_hand():
+    maps, masks = _example()
+    # Sample 0: the maximum 3 is on the object. Sample 1: the maximum 5 is tied, one of two on the object.
+    assert pointing_game(maps, masks).tolist() == [1.0, 0.5]
+    assert pointing_game(maps, masks, ties="any").tolist() == [1.0, 1.0]
+    # Positive mass: (3 + 2) / (3 + 1 + 2) and 5 / (5 + 5 + 1).
+    torch.testing.assert_close(relevance_mass_accuracy(maps, masks), torch.tensor([5 / 6, 5 / 11], dtype=torch.float64))
+    # Signed mass (Quantus): (3 + 2) / (3 - 1 + 1 + 2 - 4) and 5 / (5 + 5 + 1 - 2).
+    torch.testing.assert_close(relevance_mass_accuracy(maps, masks, positive=False), torch.tensor([5.0, 5 / 9], dtype=torch.float64))
+    # Rank: K = 2, the top two (3, 2) are both on the object; K = 1, the top value 5 is tied twice.
+    torch.testing.assert_close(relevance_rank_accuracy(maps, masks), torch.tensor([1.0, 0.5], dtype=torch.float64))
+
+
+def test_channels_are_summed_and_masks_may_have_a_channel_axis():
+    maps, masks = _example()
+    split = torch.cat([maps * 0.25, maps * 0.75], 1)
+    for metric in (pointing_game, relevance_mass_accuracy, relevance_rank_accuracy):
+        torch.testing.assert_close(metric(split, masks[:, None]), metric(maps, masks))
+
+
+def test_a_batch_equals_its_items():
+    generator = torch.Generator().manual_seed(0)
+    maps = torch.randn(6, 3, 9, 9, generator=generator).round()  # rounding makes ties
+    masks = torch.rand(6, 9, 9, generator=generator) > 0.6
+    for metric in (pointing_game, relevance_mass_accuracy, relevance_rank_accuracy):
+        batch = metric(maps, masks)
+        items = torch.cat([metric(maps[i : i + 1], masks[i : i + 1]) for i in range(6)])
+        torch.testing.assert_close(batch, items)
+
+
+def test_perfect_maps_score_one_and_maps_off_the_object_score_zero():
+    masks = torch.zeros(3, 8, 8, dtype=torch.bool)
+    masks[:, 2:5, 3:6] = True
+    on, off = masks[:, None].double(), (~masks)[:, None].double()
+    for metric in (pointing_game, relevance_mass_accuracy, relevance_rank_accuracy):
+        assert metric(on, masks).tolist() == [1.0] * 3
+        assert metric(off, masks).tolist() == [0.0] * 3
+    # A map without positive relevance puts no mass on the object.
+    assert relevance_mass_accuracy(-on, masks).tolist() == [0.0] * 3
+
+
+def test_ties_score_the_expected_value_of_random_tie_breaking():
+    generator = torch.Generator().manual_seed(1)
+    maps = torch.randint(0, 3, (5, 1, 6, 6), generator=generator).double()  # many ties
+    masks = torch.rand(5, 6, 6, generator=generator) > 0.5
+    masks[:, 0, 0] = True
+    draws = 4000
+    jitter = torch.rand(draws, *maps.shape, generator=generator, dtype=torch.float64) * 1e-3  # random order within ties
+    jittered = (maps + jitter).reshape(-1, 1, 6, 6)
+    repeated = masks.repeat(draws, 1, 1)
+    for metric in (pointing_game, relevance_rank_accuracy):
+        monte_carlo = metric(jittered, repeated).reshape(draws, 5).mean(0)
+        torch.testing.assert_close(metric(maps, masks), monte_carlo, atol=0.03, rtol=0)
+    # A constant map scores chance: the mask's area.
+    constant = torch.zeros(5, 1, 6, 6)
+    area = masks.flatten(1).double().mean(1)
+    torch.testing.assert_close(pointing_game(constant, masks), area)
+    torch.testing.assert_close(relevance_rank_accuracy(constant, masks), area)
+
+
+@pytest.mark.parametrize(
+    "maps, masks, error, match",
+    [
+        (torch.zeros(2, 1, 4, 4), torch.zeros(2, 4, 5, dtype=torch.bool), ValueError, "do not fit"),
+        (torch.zeros(2, 1, 4, 4), torch.zeros(3, 4, 4, dtype=torch.bool), ValueError, "do not fit"),
+        (torch.zeros(2, 4, 4), torch.zeros(2, 4, 4, dtype=torch.bool), ValueError, r"\(N, C, H, W\)"),
+        (torch.zeros(2, 1, 4, 4), torch.zeros(2, 4, 4), TypeError, "bool"),
+        (torch.zeros(2, 1, 4, 4), torch.eye(4, dtype=torch.bool).expand(2, 4, 4).clone().index_fill_(0, torch.tensor([1]), False), ValueError, r"samples \[1\] are empty"),
+        (torch.full((2, 1, 4, 4), float("nan")), torch.ones(2, 4, 4, dtype=torch.bool), ValueError, "NaN"),
+    ],
+)
+def test_bad_inputs_are_refused_with_the_problem_named(maps, masks, error, match):
+    for metric in (pointing_game, relevance_mass_accuracy, relevance_rank_accuracy):
+        with pytest.raises(error, match=match):
+            metric(maps, masks)
+    with pytest.raises(ValueError, match="ties must be one of"):
+        pointing_game(torch.zeros(1, 1, 2, 2), torch.ones(1, 2, 2, dtype=torch.bool), ties="first")
+
+
+@pytest.fixture(scope="module")
+def tiny_canvas():
+    """A seeded, untrained canvas CNN (4 channels a layer) on four 48×48 canvases."""
+    images, labels, masks = nni.data.mnist_canvas(4, size=48, distractors=1, seed=0)
+    torch.manual_seed(0)
+    return CanvasCNN(widths=(4, 4, 4, 4)).eval(), images, labels, masks
+
+
+def test_leaderboard_scores_every_registered_method_or_says_why_not(tiny_canvas):
+    model, images, labels, masks = tiny_canvas
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    board = leaderboard(model, images, labels, localisation_metrics(masks), layer="features.10", fc_layer="fc", n_resamples=200)
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert board.failed == {}
+    scored = {row["method"] for row in board.rows}
+    assert scored | set(board.skipped) == set(nni.available_methods()) | {"baseline: random", "baseline: centre"}
+    assert set(board.skipped) == set(SKIPPED)
+    means = [row["pointing game"] for row in board.rows]
+    assert means == sorted(means, reverse=True)
+    for row in board.rows:
+        for metric in ("pointing game", "relevance mass accuracy", "relevance rank accuracy"):
+            assert row[f"{metric} low"] <= row[metric] <= row[f"{metric} high"]
+            summary = board.summaries[row["method"]][metric]
+            assert summary.mean == pytest.approx(float(board.scores[row["method"]][metric].mean()))
+    text = board.to_markdown()
+    assert "| baseline: random |" in text and "not scored: **layer-conductance**" in text
+
+
+def test_leaderboard_is_deterministic_and_checks_its_arguments(tiny_canvas):
+    model, images, labels, masks = tiny_canvas
+    metrics = localisation_metrics(masks)
+    methods = ["saliency", "rise", "smoothgrad", "cam"]
+    first = leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, n_resamples=100, sort_by="relevance mass accuracy")
+    second = leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, n_resamples=100, sort_by="relevance mass accuracy")
+    assert first.rows == [row | {"seconds": r["seconds"]} for row, r in zip(second.rows, first.rows)]
+    assert first.skipped == {"cam": "CAM needs fc_layer, the linear layer after the global average pooling"}
+    with pytest.raises(ValueError, match="unknown methods"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency", "sailency"])
+    with pytest.raises(ValueError, match="sort_by"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, sort_by="accuracy")
+    with pytest.raises(ValueError, match="profile"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, profile="huge")
+
+
+def test_baseline_maps():
+    inputs = torch.zeros(3, 1, 5, 7)
+    random = baseline_map("random", inputs, seed=2)
+    assert random.shape == (3, 1, 5, 7) and torch.equal(random, baseline_map("random", inputs, seed=2))
+    centre = baseline_map("centre", inputs)
+    assert centre[0, 0].argmax() == 2 * 7 + 3 and torch.equal(centre[0], centre[2])
+    with pytest.raises(ValueError, match="unknown baseline"):
+        baseline_map("edge", inputs)
