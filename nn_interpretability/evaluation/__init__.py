@@ -21,7 +21,7 @@
 from .agreement import AgreementResult, average_ranks, compute_attributions, method_agreement, spearman_per_sample
 from .complexity import complexity, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_insertion, perturbation_ranks
-from .metrics import METRICS, Metric
+from .metrics import METRICS, Metric, score_function
 from .perturbation import (
     aopc,
     faithfulness_correlation,
@@ -64,6 +64,7 @@ from .sanity import (
 __all__ = [
     "METRICS",
     "Metric",
+    "score_function",
     "aopc",
     "complexity",
     "efficient_mprt",

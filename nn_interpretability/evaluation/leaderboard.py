@@ -23,7 +23,7 @@ from ..core.registry import available_methods, get_method
 from .localisation import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
 from .statistics import DEFAULT_RESAMPLES, Summary, summarize
 
-#: ``metric(model, inputs, targets, attributions) -> (N,)`` per-sample scores.
+#: ``metric(model, inputs, attributions, targets) -> (N,)`` (the order of :data:`~nn_interpretability.evaluation.METRICS`) per-sample scores.
 ScoreFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 PROFILES = ("fast", "full")
 BASELINES = ("random", "centre")
@@ -47,9 +47,9 @@ SKIPPED: dict[str, str] = {
 def localisation_metrics(masks: torch.Tensor) -> dict[str, ScoreFn]:
     """The three localisation metrics against ``masks`` as leaderboard metrics (higher is better)."""
     return {
-        "pointing game": lambda model, x, y, a: pointing_game(a, masks),
-        "relevance mass accuracy": lambda model, x, y, a: relevance_mass_accuracy(a, masks),
-        "relevance rank accuracy": lambda model, x, y, a: relevance_rank_accuracy(a, masks),
+        "pointing game": lambda model, x, a, y: pointing_game(a, masks),
+        "relevance mass accuracy": lambda model, x, a, y: relevance_mass_accuracy(a, masks),
+        "relevance rank accuracy": lambda model, x, a, y: relevance_rank_accuracy(a, masks),
     }
 
 
@@ -201,7 +201,7 @@ def leaderboard(
     targets : Tensor
         ``(N,)`` the explained classes (for a localisation benchmark: the labels the masks belong to).
     metrics : mapping of str to callable
-        ``metric(model, inputs, targets, attributions) -> (N,)``, e.g. :func:`localisation_metrics`.
+        ``metric(model, inputs, attributions, targets) -> (N,)`` (the order of :data:`~nn_interpretability.evaluation.METRICS`), e.g. :func:`localisation_metrics`.
     layer : str
         The feature layer of the CAM family (the last conv block).
     fc_layer : str, optional
@@ -266,7 +266,7 @@ def leaderboard(
 
     scores, summaries, rows = {}, {}, []
     for name, attributions in maps.items():
-        scores[name] = {m: torch.as_tensor(fn(model, inputs, targets, attributions)).detach().double().cpu() for m, fn in metrics.items()}
+        scores[name] = {m: torch.as_tensor(fn(model, inputs, attributions, targets)).detach().double().cpu() for m, fn in metrics.items()}
         summaries[name] = {
             m: summarize(s, confidence=confidence, n_resamples=n_resamples, seed=seed) for m, s in scores[name].items()
         }

@@ -40,3 +40,24 @@ METRICS: dict[str, Metric] = {
     "smooth_mprt": Metric(smooth_mprt, "lower", "method_factory"),
     "efficient_mprt": Metric(efficient_mprt, "higher", "method_factory"),
 }
+
+
+def score_function(name: str, **settings) -> Callable:
+    """Metric ``name`` of :data:`METRICS` as ``score(model, inputs, attributions, target) -> (N,)``, with ``settings``.
+
+    The form :func:`~nn_interpretability.evaluation.leaderboard` and
+    :func:`~nn_interpretability.evaluation.metric_reliability` score maps with: metrics that read the model
+    and the maps (``takes="model"``) or the maps alone (``"attributions"``). Those that run an explainer
+    themselves (``"explain"``, ``"method_factory"``) do not score given maps and are refused.
+    """
+    if name not in METRICS:
+        raise ValueError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
+    metric = METRICS[name]
+    if metric.takes == "model":
+        return lambda model, inputs, attributions, target: metric.function(model, inputs, attributions, target, **settings)
+    if metric.takes == "attributions":
+        return lambda model, inputs, attributions, target: metric.function(attributions, **settings)
+    raise ValueError(
+        f"metric {name!r} runs an explainer itself ({metric.takes!r}): call {metric.function.__name__} with the "
+        "method, it does not score given maps"
+    )

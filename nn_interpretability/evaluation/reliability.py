@@ -182,7 +182,7 @@ def metric_reliability(
     methods : mapping of str to callable
         ``explain(model, inputs, targets) -> attributions`` per method; at least two methods.
     metric : callable or mapping of str to callable
-        ``metric(model, inputs, targets, attributions) -> (N,)`` per-sample scores; several by name to
+        ``metric(model, inputs, attributions, targets) -> (N,)`` per-sample scores; several by name to
         check them on the same explanations.
     higher_is_better : bool or mapping of str to bool
         The metric's direction (for the ranks and IEC_AR); per metric name for a mapping.
@@ -224,7 +224,7 @@ def metric_reliability(
         for name in names:
             attributions = methods[name](net, x, targets)
             for m, fn in metrics.items():
-                values = torch.as_tensor(fn(net, x, targets, attributions)).detach().double().cpu()
+                values = torch.as_tensor(fn(net, x, attributions, targets)).detach().double().cpu()
                 if values.shape != (len(x),):
                     raise ValueError(
                         f"the metric must return one score per sample ({len(x)},), got {tuple(values.shape)} for {name}"

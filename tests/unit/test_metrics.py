@@ -265,3 +265,17 @@ def test_every_metric_leaves_the_model_unchanged_and_is_deterministic(setup):
         assert first.shape == (4,) and first.is_floating_point(), name
         torch.testing.assert_close(first, second, equal_nan=True, msg=name)
     assert_same_state(before, _state(model))
+
+
+def test_score_function_calls_each_metric_the_leaderboards_way():
+    model, x = mnist_cnn(), mnist_like_batch(3)
+    maps = torch.rand(3, 1, 28, 28, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    flipping = nni.evaluation.score_function("pixel_flipping", features_in_step=98)
+    expected = nni.evaluation.pixel_flipping(model, x, maps, [1, 2, 3], features_in_step=98)
+    torch.testing.assert_close(flipping(model, x, maps, [1, 2, 3]), expected)
+    sparseness = nni.evaluation.score_function("sparseness")
+    torch.testing.assert_close(sparseness(model, x, maps, [1, 2, 3]), nni.evaluation.sparseness(maps))
+    with pytest.raises(ValueError, match="runs an explainer itself"):
+        nni.evaluation.score_function("max_sensitivity")
+    with pytest.raises(ValueError, match="unknown metric 'gini'"):
+        nni.evaluation.score_function("gini")

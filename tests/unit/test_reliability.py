@@ -36,7 +36,7 @@ METHODS = {
 
 
 def _mass(masks):
-    return lambda model, x, y, a: relevance_mass_accuracy(a, masks)
+    return lambda model, x, a, y: relevance_mass_accuracy(a, masks)
 
 
 def test_criteria_follow_their_definitions(case):
@@ -78,7 +78,7 @@ def test_minor_model_noise_keeps_the_verdict_and_randomisation_changes_it(case):
 
 def test_a_metric_blind_to_everything_is_resilient_and_never_reactive(case):
     model, inputs, targets, _ = case
-    blind = lambda model, x, y, a: torch.zeros(len(x))
+    blind = lambda model, x, a, y: torch.zeros(len(x))
     result = metric_reliability(model, inputs, targets, METHODS, blind, n_perturbations=2)
     assert (result.intra_consistency_minor, result.inter_consistency_minor) == (1.0, 1.0)
     assert (result.intra_consistency_disruptive, result.inter_consistency_disruptive) == (0.0, 0.0)
@@ -87,7 +87,7 @@ def test_a_metric_blind_to_everything_is_resilient_and_never_reactive(case):
 
 def test_no_input_noise_changes_nothing_and_large_noise_is_noticed(case):
     model, inputs, targets, masks = case
-    pointing = lambda model, x, y, a: pointing_game(a, masks)
+    pointing = lambda model, x, a, y: pointing_game(a, masks)
     result = metric_reliability(model, inputs, targets, METHODS, pointing, perturbation="input", minor_noise=0.0,
                                 disruptive_noise=3.0, n_perturbations=2)
     assert result.intra_consistency_minor == 1.0 and result.inter_consistency_minor == 1.0 and result.ranking_tau_minor == 1.0
@@ -99,7 +99,7 @@ def test_several_metrics_share_the_explanations_and_equal_separate_runs(case):
     model, inputs, targets, masks = case
     calls = []
     counting = {name: (lambda fn: lambda model, x, y: calls.append(1) or fn(model, x, y))(fn) for name, fn in METHODS.items()}
-    pointing = lambda model, x, y, a: pointing_game(a, masks)
+    pointing = lambda model, x, a, y: pointing_game(a, masks)
     both = metric_reliability(model, inputs, targets, counting, {"mass": _mass(masks), "pointing": pointing},
                               higher_is_better={"mass": True}, n_perturbations=1)
     assert len(calls) == 3 * 3  # three methods on the model, one minor and one disruptive copy: once for both metrics
@@ -124,7 +124,7 @@ def test_deterministic_and_the_model_is_left_unchanged(case):
         ({"perturbation": "label"}, "perturbation must be one of"),
         ({"methods": {"saliency": METHODS["saliency"]}}, "at least two methods"),
         ({"targets": torch.zeros(3, dtype=torch.long)}, "one target per input"),
-        ({"metric": lambda model, x, y, a: torch.zeros(2)}, "one score per sample"),
+        ({"metric": lambda model, x, a, y: torch.zeros(2)}, "one score per sample"),
     ],
 )
 def test_bad_arguments_are_refused(case, kwargs, match):
