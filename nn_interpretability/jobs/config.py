@@ -241,17 +241,18 @@ def resolve_dataset(spec, image_size: int = 224, normalization: str = "torchvisi
         from torchvision.datasets import ImageFolder
 
         return ImageFolder(spec, transform=partial(_imagefolder_transform, size=image_size, normalization=normalization))
+    known = "give mnist:train, mnist:test, mnist:all, an ImageFolder directory or 'package.module:attr'"
     if _is_import_path(spec):
-        dataset = import_path(spec)
+        try:
+            dataset = import_path(spec)
+        except ValueError as error:
+            raise ValueError(f"unknown dataset {spec!r}: {known} ({error})") from None
         if not isinstance(dataset, torch.utils.data.Dataset):
             dataset = dataset()
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(f"{spec!r} must name a map-style Dataset or a function returning one")
         return dataset
-    raise ValueError(
-        f"unknown dataset {spec!r}: give mnist:train, mnist:test, mnist:all, an ImageFolder directory or "
-        "'package.module:attr'"
-    )
+    raise ValueError(f"unknown dataset {spec!r}: {known}")
 
 
 def _digest(tensors) -> str:

@@ -48,13 +48,13 @@ class Processes:
             else:
                 dist.barrier()
 
-    def agree(self, error: str | None) -> None:
+    def agree(self, error: Exception | None) -> None:
         """Raise on every rank the error rank 0 found (``None``: none), so that no rank waits for a failed one."""
         message = [error]
         if self.distributed:
             dist.broadcast_object_list(message, src=0)
         if message[0] is not None:
-            raise ValueError(message[0])
+            raise message[0]
 
 
 @contextmanager

@@ -159,14 +159,14 @@ def evaluate(
         return _evaluate(procs, path, model, dataset, settings, internal_batch_size, num_workers, overwrite, show_progress)
 
 
-def _prepare(path: Path, settings: dict, overwrite: bool) -> str | None:
+def _prepare(path: Path, settings: dict, overwrite: bool) -> Exception | None:
     try:
         store = JobStore(path, mode="r+")
     except CorruptStoreError as error:
-        return str(error)
+        return error
     if not store.done().all():
         missing = int((~store.done()).sum())
-        return f"the store {path} is not complete ({missing} of {store.n_chunks} chunks missing): run the job to the end first"
+        return ValueError(f"the store {path} is not complete ({missing} of {store.n_chunks} chunks missing): run the job to the end first")
     group = store.group
     if "evaluation" in group:
         stored = dict(group["evaluation"].attrs).get(EVALUATION, {}).get("config")
@@ -175,7 +175,7 @@ def _prepare(path: Path, settings: dict, overwrite: bool) -> str | None:
             store.remove_partial_files()
             return None
         if not overwrite:
-            return (
+            return ValueError(
                 f"the store {path} holds another evaluation; differences:\n  " + "\n  ".join(found)
                 + "\nUse overwrite=True (--overwrite) to discard it"
             )
@@ -193,6 +193,15 @@ def _prepare(path: Path, settings: dict, overwrite: bool) -> str | None:
     return None
 
 
+def _check_objects(store: JobStore, model, dataset) -> None:
+    """A model or dataset given as an object must be the one a job on objects was computed with."""
+    config = store.config
+    if model is not None and isinstance(config["model"], dict) and model_fingerprint(model) != config["model"]:
+        raise ValueError(f"this model is not the one the store {store.path} was computed with (its state differs)")
+    if dataset is not None and isinstance(config["dataset"], dict) and dataset_fingerprint(_as_dataset(dataset)) != config["dataset"]:
+        raise ValueError(f"this dataset is not the one the store {store.path} was computed with")
+
+
 def _model_and_data(store: JobStore, model, dataset, device: torch.device, procs: Processes):
     config = store.config
     if model is None:
@@ -201,21 +210,16 @@ def _model_and_data(store: JobStore, model, dataset, device: torch.device, procs
         procs.barrier()
         if procs.rank != 0:
             model = resolve_model(config["model"], device)
-    elif isinstance(config["model"], dict) and model_fingerprint(model) != config["model"]:
-        raise ValueError(f"this model is not the one the store {store.path} was computed with (its state differs)")
     if dataset is None:
-        data = resolve_dataset(config["dataset"], config["image_size"], config["normalization"])
-    else:
-        data = _as_dataset(dataset)
-        if isinstance(config["dataset"], dict) and dataset_fingerprint(data) != config["dataset"]:
-            raise ValueError(f"this dataset is not the one the store {store.path} was computed with")
-    return model, data
+        return model, resolve_dataset(config["dataset"], config["image_size"], config["normalization"])
+    return model, _as_dataset(dataset)
 
 
 def _evaluate(procs: Processes, path, model, dataset, settings, internal_batch_size, num_workers, overwrite, show_progress) -> EvaluationResult:
     procs.agree(_prepare(path, settings, overwrite) if procs.rank == 0 else None)
     procs.barrier()
     store = JobStore(path, mode="r+")
+    _check_objects(store, model, dataset)
     names, metrics = store.methods, settings["metrics"]
     faithfulness = [m for m in ("deletion", "insertion") if m in metrics]
     done = store.done("evaluation/done")

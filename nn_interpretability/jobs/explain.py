@@ -111,14 +111,14 @@ def _explain_chunk(model, methods, stochastic, config, x, labels, chunk: int, ma
     return {key: value.cpu().numpy() for key, value in values.items()}
 
 
-def _prepare(path: Path, config: dict, overwrite: bool, create) -> str | None:
+def _prepare(path: Path, config: dict, overwrite: bool, create) -> Exception | None:
     """Rank 0: check an existing store against ``config`` or create one; the error for all ranks, if any."""
     try:
         if path.exists() and any(path.iterdir()) and not overwrite:
             store = JobStore(path, mode="r+")
             found = differences(store.config, config)
             if found:
-                return (
+                return ValueError(
                     f"the store {path} holds another job; differences:\n  " + "\n  ".join(found)
                     + "\nUse a new store, or overwrite=True (--overwrite) to discard it"
                 )
@@ -129,7 +129,7 @@ def _prepare(path: Path, config: dict, overwrite: bool, create) -> str | None:
         create()
         return None
     except CorruptStoreError as error:
-        return f"{error}. Use a new store, or overwrite=True (--overwrite) to discard it"
+        return CorruptStoreError(f"{error}. Use a new store, or overwrite=True (--overwrite) to discard it")
 
 
 def explain_dataset(
@@ -223,7 +223,7 @@ def _explain(procs: Processes, model, dataset, methods, path, target, chunk_size
             dataset=dataset if isinstance(dataset, str) else dataset_fingerprint(data.dataset if isinstance(data, Subset) else data),
             methods=methods,
             target=target,
-            chunk_size=chunk_size or default_chunk_size(first[0]),
+            chunk_size=default_chunk_size(first[0]) if chunk_size is None else chunk_size,
             limit=limit,
             seed=seed,
             image_size=image_size,
