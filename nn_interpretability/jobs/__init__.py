@@ -11,7 +11,7 @@ from ..core.lazy import lazy_exports
 
 _EXPORTS = {
     ".config": ["JobConfig", "MethodSpec", "make_config"],
-    ".evaluate": ["EvaluationResult", "evaluate"],
+    ".evaluation": ["EvaluationResult", "evaluate"],
     ".explain": ["explain_dataset"],
     ".store": ["CorruptStoreError", "JobStore"],
 }

@@ -3,6 +3,7 @@
     python -m nn_interpretability.jobs explain --config job.yaml [--overwrite]
     torchrun --nproc_per_node=4 -m nn_interpretability.jobs explain --config job.yaml
     python -m nn_interpretability.jobs evaluate --store out.zarr [--metrics agreement deletion insertion]
+    torchrun --nproc_per_node=4 -m nn_interpretability.jobs explain --config job.yaml --evaluate  (both, one launch)
 
 ``job.yaml`` holds the keys of :class:`~nn_interpretability.jobs.config.JobConfig` plus ``store`` (the
 output directory) and, optionally, ``device`` and ``num_workers`` (where and how it runs, not what).
@@ -10,10 +11,12 @@ output directory) and, optionally, ``device`` and ``num_workers`` (where and how
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from .config import make_config, read_yaml
-from .evaluate import METRICS, evaluate
+from .distributed import processes
+from .evaluation import METRICS, evaluate
 from .explain import explain_dataset
 
 RUN_KEYS = ("store", "device", "num_workers")
@@ -27,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     explain.add_argument("--store", help="output store (default: the config's 'store')")
     explain.add_argument("--overwrite", action="store_true", help="discard a store of another job")
     explain.add_argument("--no-progress", action="store_true", help="no progress bar")
+    explain.add_argument("--evaluate", action="store_true", help="then evaluate the store (all metrics), in the same processes")
+    explain.add_argument("--steps", type=int, default=None, help="with --evaluate: points of each deletion / insertion curve")
     score = commands.add_parser("evaluate", help="agreement and deletion / insertion AUCs of a complete store")
     score.add_argument("--store", required=True)
     score.add_argument("--metrics", nargs="+", choices=METRICS, default=list(METRICS))
@@ -46,20 +51,28 @@ def main(argv: list[str] | None = None) -> int:
             if store is None:
                 parser.error(f"{args.config} names no 'store' and no --store was given")
             make_config(values)  # a clear error for a wrong key before any model is loaded
-            explain_dataset(values.pop("model", None), values.pop("dataset", None), values.pop("methods", None), store,
-                            overwrite=args.overwrite, show_progress=show, **run, **values)
+            with processes(run.get("device", "auto")):  # one process group for both steps
+                explain_dataset(values.pop("model", None), values.pop("dataset", None), values.pop("methods", None), store,
+                                overwrite=args.overwrite, show_progress=show, **run, **values)
+                if args.evaluate:
+                    _report(evaluate(store, steps=args.steps, device=run.get("device", "auto"), overwrite=args.overwrite, show_progress=show))
         else:
-            result = evaluate(args.store, metrics=args.metrics, steps=args.steps, baselines=args.baselines,
-                              device=args.device, overwrite=args.overwrite, show_progress=show)
-            if result.agreement is not None:
-                print(result.agreement.to_markdown())
-            for mode in ("deletion", "insertion"):
-                for name, stats in getattr(result, f"{mode}_auc").items():
-                    print(f"{mode} AUC {name}: {stats['mean']:.4f} ± {stats['std']:.4f}")
+            _report(evaluate(args.store, metrics=args.metrics, steps=args.steps, baselines=args.baselines,
+                             device=args.device, overwrite=args.overwrite, show_progress=show))
     except (ValueError, TypeError, KeyError, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0
+
+
+def _report(result) -> None:
+    """Print an evaluation's matrix and AUCs (from rank 0 only under torchrun)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        if result.agreement is not None:
+            print(result.agreement.to_markdown())
+        for mode in ("deletion", "insertion"):
+            for name, stats in getattr(result, f"{mode}_auc").items():
+                print(f"{mode} AUC {name}: {stats['mean']:.4f} ± {stats['std']:.4f}")
 
 
 if __name__ == "__main__":

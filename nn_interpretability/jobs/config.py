@@ -201,8 +201,12 @@ def _is_import_path(spec: str) -> bool:
     return bool(sep and module and attr) and not Path(spec).exists() and "/" not in module
 
 
-def resolve_model(spec, device: torch.device) -> nn.Module:
-    """The model named by a zoo name or an import path, in eval mode on ``device``."""
+def resolve_model(spec, device: torch.device, seed: int = 0) -> nn.Module:
+    """The model named by a zoo name or an import path, in eval mode on ``device``.
+
+    A factory runs after ``torch.manual_seed(seed)``, so that a randomly initialised model is the same
+    in every process of a job.
+    """
     from ..models.zoo import available, load_model
 
     if not isinstance(spec, str):
@@ -210,6 +214,7 @@ def resolve_model(spec, device: torch.device) -> nn.Module:
     if _is_import_path(spec):
         model = import_path(spec)
         if not isinstance(model, nn.Module):
+            torch.manual_seed(seed)
             model = model()
         if not isinstance(model, nn.Module):
             raise TypeError(f"{spec!r} must name an nn.Module or a function returning one, got {type(model).__name__}")
@@ -225,8 +230,11 @@ def _imagefolder_transform(image, size: int, normalization: str) -> torch.Tensor
     return preprocess(image, size, normalization)[0]
 
 
-def resolve_dataset(spec, image_size: int = 224, normalization: str = "torchvision") -> torch.utils.data.Dataset:
-    """The dataset named by ``mnist:<split>``, an ``ImageFolder`` directory or an import path."""
+def resolve_dataset(spec, image_size: int = 224, normalization: str = "torchvision", seed: int = 0) -> torch.utils.data.Dataset:
+    """The dataset named by ``mnist:<split>``, an ``ImageFolder`` directory or an import path.
+
+    A factory runs after ``torch.manual_seed(seed)`` (the same data in every process).
+    """
     if not isinstance(spec, str):
         raise ValueError("this job's dataset was passed as an object: pass the same dataset again")
     name, _, split = spec.partition(":")
@@ -248,6 +256,7 @@ def resolve_dataset(spec, image_size: int = 224, normalization: str = "torchvisi
         except ValueError as error:
             raise ValueError(f"unknown dataset {spec!r}: {known} ({error})") from None
         if not isinstance(dataset, torch.utils.data.Dataset):
+            torch.manual_seed(seed)
             dataset = dataset()
         if not hasattr(dataset, "__getitem__") or not hasattr(dataset, "__len__"):
             raise TypeError(f"{spec!r} must name a map-style Dataset or a function returning one")

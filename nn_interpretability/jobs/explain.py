@@ -203,7 +203,7 @@ def _explain(procs: Processes, model, dataset, methods, path, target, chunk_size
     model_spec = model if isinstance(model, str) else None
     if model_spec is None and not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module, a zoo name or an import path, got {type(model).__name__}")
-    data = resolve_dataset(dataset, image_size, normalization) if isinstance(dataset, str) else _as_dataset(dataset)
+    data = resolve_dataset(dataset, image_size, normalization, seed) if isinstance(dataset, str) else _as_dataset(dataset)
     if limit is not None and limit < len(data):
         data = Subset(data, range(limit))
     if len(data) == 0:
@@ -212,10 +212,10 @@ def _explain(procs: Processes, model, dataset, methods, path, target, chunk_size
     if model_spec is not None:
         # Rank 0 first: a zoo model trained on first use is cached once, then read by the others.
         if procs.rank == 0:
-            model = resolve_model(model_spec, procs.device)
+            model = resolve_model(model_spec, procs.device, seed)
         procs.barrier()
         if procs.rank != 0:
-            model = resolve_model(model_spec, procs.device)
+            model = resolve_model(model_spec, procs.device, seed)
     device = next(iter(model.parameters()), torch.empty(0, device=procs.device)).device
     config = make_config(
         dict(

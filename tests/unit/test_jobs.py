@@ -13,7 +13,7 @@ from jobs_helpers import assert_stores_equal, store_arrays, tiny_cnn, tiny_image
 from nn_interpretability.evaluation import compute_attributions, deletion_insertion, method_agreement
 from nn_interpretability.jobs import CorruptStoreError, JobStore, evaluate, explain_dataset
 from nn_interpretability.jobs.__main__ import main
-from nn_interpretability.jobs.evaluate import RunningMoments
+from nn_interpretability.jobs.evaluation import RunningMoments
 from nn_interpretability.jobs.explain import chunk_seed
 
 METHODS = {

@@ -206,12 +206,12 @@ def _model_and_data(store: JobStore, model, dataset, device: torch.device, procs
     config = store.config
     if model is None:
         if procs.rank == 0:
-            model = resolve_model(config["model"], device)
+            model = resolve_model(config["model"], device, config["seed"])
         procs.barrier()
         if procs.rank != 0:
-            model = resolve_model(config["model"], device)
+            model = resolve_model(config["model"], device, config["seed"])
     if dataset is None:
-        return model, resolve_dataset(config["dataset"], config["image_size"], config["normalization"])
+        return model, resolve_dataset(config["dataset"], config["image_size"], config["normalization"], config["seed"])
     return model, _as_dataset(dataset)
 
 
