@@ -252,7 +252,7 @@ def _evaluate(procs: Processes, path, model, dataset, settings, internal_batch_s
                     values[f"evaluation/{mode}/{name}"] = curve.auc.double().cpu().numpy()
         store.write_chunk(chunk, values, flags="evaluation/done")
     procs.barrier()
-    result = _summarise(store, metrics)
+    result = _summarise(store, metrics, write=procs.rank == 0)
     if procs.rank == 0:
         group = store.group["evaluation"]
         group.attrs[EVALUATION] = {"config": settings, "summary": result.summary}
@@ -260,8 +260,8 @@ def _evaluate(procs: Processes, path, model, dataset, settings, internal_batch_s
     return result
 
 
-def _summarise(store: JobStore, metrics) -> EvaluationResult:
-    """One streaming pass over the per-sample results: the summaries."""
+def _summarise(store: JobStore, metrics, write: bool) -> EvaluationResult:
+    """One streaming pass over the per-sample results: the summaries (written into the store by one rank)."""
     names = store.methods
     summary: dict = {"samples": store.samples, "methods": names}
     agreement = None
@@ -271,7 +271,7 @@ def _summarise(store: JobStore, metrics) -> EvaluationResult:
             moments.add(store.read("evaluation/spearman", store.rows(chunk)))
         mean, std, count = moments.result()
         evaluation = store.group["evaluation"]
-        for key, value in {"mean": mean, "std": std, "count": count}.items():
+        for key, value in {"mean": mean, "std": std, "count": count}.items() if write else ():
             if f"agreement/{key}" not in evaluation:
                 evaluation.create_array(f"agreement/{key}", shape=value.shape, dtype=value.numpy().dtype, fill_value=0)
             evaluation[f"agreement/{key}"][...] = value.numpy()
