@@ -108,7 +108,7 @@ def main() -> None:
     print(header)
     for model, method, images in cases:
         rates = [launch(model, method, images, p) for p in args.processes]
-        cells = " ".join(f"{rate:>12.1f}" for rate, _ in rates)
+        cells = " ".join(f"{rate:>12.3g}" for rate, _ in rates)
         print(f"{model:<10} {method:<6} {images:>6} {rates[0][1]:>5} {cells}  {rates[-1][0] / rates[0][0]:.2f}x", flush=True)
 
 

@@ -240,3 +240,18 @@ def test_the_cli_runs_a_yaml_job_and_its_evaluation(tmp_path, capsys):
     arrays = store_arrays(store.path)
     assert {"maps/Saliency", "evaluation/deletion/IxG", "evaluation/spearman", "done"} <= set(arrays)
     json.dumps(dict(store.group["evaluation"].attrs))  # the summary is plain JSON
+
+
+def test_an_imagefolder_directory_is_a_dataset(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("cat", "dog"):
+        (tmp_path / "photos" / label).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)).save(tmp_path / "photos" / label / f"{i}.png")
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 2, 3), torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(2, 2)).eval()
+    store = explain_dataset(model, str(tmp_path / "photos"), {"Saliency": "saliency"}, tmp_path / "p.zarr", image_size=16, chunk_size=4, show_progress=False)
+    assert store.maps("Saliency").shape == (6, 3, 16, 16)
+    assert store.read("targets").tolist() == [0, 0, 0, 1, 1, 1] and store.config["image_size"] == 16
