@@ -130,8 +130,7 @@ def test_a_damaged_or_foreign_store_is_refused_clearly(job, tmp_path):
     (damaged / "done" / "c" / "1").write_bytes(b"")
     with pytest.raises(CorruptStoreError, match="completion flags 'done' cannot be read"):
         JobStore(damaged).done()
-    shutil_done = damaged / "maps" / "Saliency" / "zarr.json"
-    shutil_done.unlink()
+    (damaged / "maps" / "Saliency" / "zarr.json").unlink()
     with pytest.raises(CorruptStoreError, match="the array 'maps/Saliency' is missing or damaged"):
         JobStore(damaged)
 
