@@ -36,7 +36,7 @@ _EXPORTS = {
     ".feature_visualization.activation_maximization": ["ActivationMaximization", "CodeSpaceActivationMaximization"],
     ".feature_visualization.deep_dream": ["DeepDream"],
 }
-_PACKAGES = ("attribution", "concepts", "data", "evaluation", "feature_visualization", "models", "plot", "reports", "targets", "uncertainty")
+_PACKAGES = ("attribution", "concepts", "data", "evaluation", "feature_visualization", "jobs", "models", "plot", "reports", "targets", "uncertainty")
 
 lazy_exports(__name__, _EXPORTS, globals(), submodules=_PACKAGES)
 # The registry (core) imports no method package itself; this package, above them all, names them.

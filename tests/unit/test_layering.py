@@ -1,7 +1,7 @@
 """The package's layers import only from their own layer or the layers below, never back up.
 
     core  <-  data, models  <-  attribution, feature_visualization  <-  uncertainty, evaluation
-          <-  plot, reports  <-  nn_interpretability/__init__.py (the facade, which may import anything)
+          <-  plot, reports, jobs  <-  nn_interpretability/__init__.py (the facade, which may import anything)
 
 Every module is parsed with ``ast`` (nothing is imported): ``import`` and ``from ... import`` at any
 depth (inside functions too), ``import_module``/``__import__`` calls whose target is written as a
@@ -32,9 +32,10 @@ LAYERS = {
     "evaluation": 3,
     "plot": 4,
     "reports": 4,
+    "jobs": 4,  # dataset-scale runs of the methods and evaluation
 }
 FACADE = max(LAYERS.values()) + 1  # the top-level package's __init__.py
-LAYER_NAMES = {0: "core", 1: "data/models", 2: "methods", 3: "uncertainty/evaluation", 4: "plot/reports", FACADE: "facade"}
+LAYER_NAMES = {0: "core", 1: "data/models", 2: "methods", 3: "uncertainty/evaluation", 4: "plot/reports/jobs", FACADE: "facade"}
 
 
 def _forbidden_top_names() -> set[str]:

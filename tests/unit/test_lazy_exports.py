@@ -11,7 +11,7 @@ import pytest
 import nn_interpretability as nni
 from nn_interpretability.core.lazy import lazy_exports
 
-LAZY_PACKAGES = ["nn_interpretability", "nn_interpretability.concepts", "nn_interpretability.models", "nn_interpretability.reports", "nn_interpretability.uncertainty"]
+LAZY_PACKAGES = ["nn_interpretability", "nn_interpretability.concepts", "nn_interpretability.jobs", "nn_interpretability.models", "nn_interpretability.reports", "nn_interpretability.uncertainty"]
 EAGER_PACKAGES = [
     "nn_interpretability.attribution",
     "nn_interpretability.core",
