@@ -84,7 +84,7 @@ MANIFEST: tuple[Figure, ...] = (
     _report(5, "fig05_deepdream_channels", "02_deep_dream",
             "DeepDream with a single channel as objective, for two channels of one layer.",
             'DeepDream objective as channel. Left: 25th layer 30th channel. Right: 25th layer 150th channel.',
-            "EfficientNet-Lite0 instead of VGG-16: channels 30 and 150 of one of its layers, on a bundled photo."),
+            "EfficientNet-Lite0 instead of VGG-16: channels 30 and 150 of its block-10 depthwise activation, on a bundled photo."),
     _report(6, "fig06_backprop", "06_backpropagation",
             "Vanilla backpropagation, guided backpropagation and integrated gradients.",
             'Left: Vanilla backpropagation. Middle: Guided backpropagation. Right: Integrated Gradients.',
@@ -121,7 +121,8 @@ MANIFEST: tuple[Figure, ...] = (
     _report(14, "fig14_revealcancel", "09_deeplift",
             "The DeepLIFT RevealCancel rule.",
             'Formula for the DeepLIFT RevealCancel Rule.',
-            "The report shows the formula; the reproduction plots what the package's RevealCancel rule computes."),
+            "The report shows the formula; the reproduction draws the rule on one ReLU unit (reference pre-activation -0.5, "
+            "a positive part 2.0 and a negative part -1.5) and compares its contributions with Rescale's."),
     _report(15, "fig15_deeplift", "09_deeplift",
             "DeepLIFT with the Rescale, Linear and RevealCancel rules.",
             'Left: DeepLIFT Rescale. Middle: DeepLIFT Linear. Right: DeepLIFT RevealCancel.',
