@@ -20,7 +20,7 @@ import papermill
 from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager
 from papermill.exceptions import PapermillExecutionError
 
-from ..core.progress import REPORT_BUILD_VARIABLE, progress
+from ..core.progress import REPORT_BUILD_VARIABLE, interactive, progress
 from .figures import REPORTS_DIR_ENV, find_repo_root
 from .html import Page, export_page, figure_cells, install_mathjax, make_exporter, stderr_outputs
 from .index import write_index
@@ -305,6 +305,9 @@ def run_reports(
     """
     if not execute and (parameters or in_place):
         raise ValueError("parameters and in_place need execution; drop them or execute")
+    if show_progress is None:
+        # Decided here: inside the build's environment (NNI_REPORT_BUILD set for the kernels) nothing is interactive.
+        show_progress = interactive()
     if notebooks_dir is None:
         notebooks_dir = _default_root() / "notebooks"
     if output_dir is None:

@@ -1,6 +1,8 @@
 """The report site: clean executed outputs, the HTML export (markers, stderr, header, notes, MathJax),
 export-only builds, the index and the scorecard."""
 import base64
+import io
+import sys
 import warnings
 
 import nbformat
@@ -121,6 +123,22 @@ def test_export_only_takes_committed_outputs_and_writes_figures(tmp_path):
     assert "exported the 1 committed notebooks" in (out / "index.html").read_text()
     with pytest.raises(ValueError, match="need execution"):
         reports.run_reports(notebooks_dir=notebooks, output_dir=out, execute=False, in_place=True)
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_watched_build_shows_one_progress_bar(tmp_path, monkeypatch):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    _notebook(notebooks / "15_textbook_solved_problems.ipynb", nbformat.v4.new_code_cell("z = 3"))
+    terminal = _Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.delenv(REPORT_BUILD_VARIABLE, raising=False)
+    reports.run_reports(notebooks_dir=notebooks, output_dir=tmp_path / "site", execute=False)
+    assert "notebooks: 100%" in terminal.getvalue()
 
 
 def test_cli_no_execute_prints_the_closing_table(tmp_path, capsys):
