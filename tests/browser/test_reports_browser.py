@@ -207,3 +207,19 @@ def test_reports_link_index_neighbours_and_notebooks(page):
     for neighbour in (SLUGS[position - 1] if position else None, SLUGS[position + 1] if position + 1 < len(SLUGS) else None):
         if neighbour:
             assert f"{neighbour}.html" in linked
+
+
+def test_scorecard_sorts_by_a_clicked_column(tmp_path, monkeypatch, browser):
+    from nn_interpretability.reports import save_scores, write_scorecard
+
+    monkeypatch.setenv("NNI_REPORTS_DIR", str(tmp_path))
+    rows = [{"method": "IG", "deletion": 0.2}, {"method": "Saliency", "deletion": 0.05}, {"method": "LRP"}]
+    save_scores("faithfulness", rows, better={"deletion": "lower"}, notebook="18_evaluation")
+    browser.get(write_scorecard(tmp_path).as_uri())
+    order = "return Array.from(document.querySelectorAll('tbody tr')).map(r => r.cells[0].textContent)"
+    header = browser.find_element("xpath", "//th[starts-with(normalize-space(.), 'deletion')]")
+    header.click()
+    assert browser.execute_script(order) == ["Saliency", "IG", "LRP"]  # ascending, the empty cell last
+    header.click()
+    assert browser.execute_script(order) == ["IG", "Saliency", "LRP"]
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
