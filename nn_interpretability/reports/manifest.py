@@ -94,12 +94,12 @@ MANIFEST: tuple[Figure, ...] = (
     _report(6, "fig06_backprop", "06_backpropagation",
             "Vanilla backpropagation, guided backpropagation and integrated gradients.",
             'Left: Vanilla backpropagation. Middle: Guided backpropagation. Right: Integrated Gradients.',
-            _PHOTO_MODEL + " for the ImageNet row; " + _CNN + " for the digit rows (test digits 2, 4 and 7)."),
+            _PHOTO_MODEL + " for the ImageNet row; t" + _CNN[1:] + " for the digit rows (test digits 2, 4 and 7)."),
     _report(7, "fig07_smoothgrad", "06_backpropagation",
             "SmoothGrad, guided backpropagation + SmoothGrad and integrated gradients + SmoothGrad.",
             "Left: SmoothGrad. Middle: Guided backpropagation + SmoothGrad. Right: Integrated Gradients + "
             "SmoothGrad.",
-            _PHOTO_MODEL + " for the ImageNet row; " + _CNN + " for the digit rows; 50 noisy copies with 15 % noise."),
+            _PHOTO_MODEL + " for the ImageNet row; t" + _CNN[1:] + " for the digit rows; 50 noisy copies with 15 % noise."),
     _report(8, "fig08_deconvolution", "04_deconvolution",
             "Deconvolution: full input reconstruction per class and partial reconstruction per filter "
             "of the first convolutional layer.",
