@@ -11,9 +11,14 @@ from tqdm import tqdm
 REPORT_BUILD_VARIABLE = "NNI_REPORT_BUILD"
 
 
+def report_build() -> bool:
+    """Whether this process runs inside a report build (a kernel started by the report runner)."""
+    return bool(os.environ.get(REPORT_BUILD_VARIABLE))
+
+
 def interactive() -> bool:
     """Whether a person is watching: a notebook kernel or a terminal, and not a report build."""
-    if os.environ.get(REPORT_BUILD_VARIABLE):
+    if report_build():
         return False
     ipython = sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython is not None else None

@@ -52,7 +52,10 @@ def _full_mnist(split: str, root: Path, download: bool):
 
 
 def _announce(source: str, detail: str) -> None:
-    if source not in _announced:
+    from ..core.progress import report_build  # imported here: this function is the only user
+
+    # A report says which data it uses in its introduction; a warning there would only be noise.
+    if source not in _announced and not report_build():
         _announced.add(source)
         warnings.warn(f"MNIST source: {detail}", DataSourceWarning, stacklevel=3)
 

@@ -2,7 +2,9 @@
 
 Notebooks save figures with ``save_figure(fig, "fig06_backprop")``;
 ``python -m nn_interpretability.reports`` executes every notebook and builds
-``reports/`` (executed notebooks, HTML exports, figures and ``index.html``).
+``reports/`` (executed notebooks, HTML pages with offline math and a navigation header, figures,
+``index.html`` and ``scorecard.html``); ``--no-execute`` builds the same site from the committed
+notebooks in seconds.
 """
 from ..core.lazy import lazy_exports
 
@@ -12,6 +14,7 @@ _EXPORTS = {
     ".figures": ["find_repo_root", "reports_dir", "save_figure", "save_scores"],
     ".manifest": ["MANIFEST", "SOURCES", "Figure", "figure", "figures_for"],
     ".runner": ["NotebookResult", "run_reports"],
+    ".scorecard": ["write_scorecard"],
 }
 
 lazy_exports(__name__, _EXPORTS, globals())

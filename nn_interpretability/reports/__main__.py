@@ -39,7 +39,25 @@ def _parser() -> argparse.ArgumentParser:
         help="also write each successfully executed notebook back over its source in notebooks/",
     )
     parser.add_argument("--kernel", default="python3", metavar="NAME", help="Jupyter kernel (default: python3)")
+    parser.add_argument(
+        "--no-execute",
+        dest="execute",
+        action="store_false",
+        help="export the committed notebooks with their outputs instead of executing them (seconds, not minutes)",
+    )
     return parser
+
+
+def closing_table(results) -> str:
+    """The table printed after a build: one line per notebook with its status, time and what needs a look."""
+    width = max((len(r.name) for r in results), default=0)
+    lines = [f"{'notebook':<{width}}  {'status':<10}  {'time':>8}  details"]
+    for r in results:
+        time = f"{r.seconds:.1f} s" if r.seconds else "-"
+        lines.append(f"{r.name:<{width}}  {r.status:<10}  {time:>8}  {'; '.join(r.details)}")
+    lines.append(f"{'total':<{width}}  {sum(r.ok for r in results)} ok / {len(results):<3}  "
+                 f"{sum(r.seconds for r in results):6.1f} s")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -55,13 +73,13 @@ def main(argv: list[str] | None = None) -> int:
             output_dir=args.output,
             kernel_name=args.kernel,
             in_place=args.in_place,
+            execute=args.execute,
         )
     except (ValueError, FileNotFoundError) as exc:
         parser.error(str(exc))
 
-    for result in results:
-        print(f"{result.status:<10} {result.seconds:7.1f} s  {result.name}")
     if results:
+        print(closing_table(results))
         print(f"index: {results[0].executed.parent.parent / 'index.html'}")
     else:
         print("no notebooks to run; index written")
@@ -69,11 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     if not failures:
         return 0
     lines = [f"{len(failures)} of {len(results)} notebooks failed or did not write their figures:"]
-    for result in failures:
-        if result.error:
-            lines.append(f"  {result.name}: {result.error}")
-        if result.missing_figures:
-            lines.append(f"  {result.name}: figures not written: {', '.join(result.missing_figures)}")
+    lines += [f"  {r.name}: {line}" for r in failures for line in r.details]
     print("\n".join(lines), file=sys.stderr)
     return 1
 

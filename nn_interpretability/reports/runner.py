@@ -1,7 +1,8 @@
-"""Execute the method notebooks with papermill, export them to HTML and check their figures."""
+"""Execute the method notebooks with papermill (or take them as committed), export them to HTML and check their figures."""
 from __future__ import annotations
 
 import ast
+import base64
 import math
 import os
 import re
@@ -10,20 +11,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import nbformat
 import papermill
 from jupyter_client.kernelspec import NATIVE_KERNEL_NAME, KernelSpecManager
-from nbconvert import HTMLExporter
 from papermill.exceptions import PapermillExecutionError
-from tqdm import tqdm
 
-from ..core.progress import REPORT_BUILD_VARIABLE
+from ..core.progress import REPORT_BUILD_VARIABLE, interactive, progress
 from .figures import REPORTS_DIR_ENV, find_repo_root
+from .html import Page, export_page, figure_cells, install_mathjax, make_exporter, stderr_outputs
 from .index import write_index
-from .manifest import figures_for
+from .manifest import figure, figures_for
+from .scorecard import write_scorecard
 
 NOTEBOOK_PATTERN = re.compile(r"\d{2}_.+")
 # The folder holding the nn_interpretability package, put on the kernels' path.
@@ -39,7 +41,8 @@ class NotebookResult:
     name : str
         Notebook slug, e.g. "06_backpropagation".
     seconds : float
-        Wall time of the execution.
+        Wall time of the execution (for a notebook taken as committed: of the run that made its outputs,
+        as papermill recorded it; 0 when unknown).
     executed : pathlib.Path
         The executed notebook.
     html : pathlib.Path or None
@@ -48,6 +51,9 @@ class NotebookResult:
         Why execution failed, None on success.
     missing_figures : tuple of str
         Manifest ids the notebook claims but did not write during the run.
+    stderr_outputs : int
+        Stderr streams in the executed notebook: warnings or progress bars that a report build should
+        not produce (the HTML leaves them out; the closing table and the index count them).
     """
 
     name: str
@@ -56,6 +62,17 @@ class NotebookResult:
     html: Path | None
     error: str | None = None
     missing_figures: tuple[str, ...] = ()
+    stderr_outputs: int = 0
+
+    @property
+    def details(self) -> list[str]:
+        """What went wrong or needs a look, one line each; empty for a clean run."""
+        lines = [self.error] if self.error else []
+        if self.missing_figures:
+            lines.append("figures not written: " + ", ".join(self.missing_figures))
+        if self.stderr_outputs:
+            lines.append(f"{self.stderr_outputs} stderr outputs (not shown in the HTML)")
+        return lines
 
     @property
     def status(self) -> str:
@@ -162,21 +179,15 @@ def _written_since(path: Path, since: float) -> bool:
     return path.is_file() and path.stat().st_mtime >= math.floor(since)
 
 
-def _run_notebook(
-    path: Path,
-    notebooks_dir: Path,
-    output_dir: Path,
-    parameters: Mapping[str, object],
-    kernel_name: str,
-    language: str,
-    exporter: HTMLExporter,
-) -> NotebookResult:
-    executed = output_dir / "executed" / path.name
-    html = output_dir / "html" / f"{path.stem}.html"
-    # Outputs of an earlier run must not pass for this one's.
-    executed.unlink(missing_ok=True)
-    html.unlink(missing_ok=True)
-    started, clock = time.time(), time.perf_counter()
+# Kernels log at warning level to the terminal of the build (ipykernel: "Kernel is running over TCP
+# without encryption" at every start); errors still show.
+_KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=ERROR"]
+
+
+def _execute(
+    path: Path, executed: Path, notebooks_dir: Path, parameters: Mapping[str, object], kernel_name: str, language: str
+) -> tuple[float, str | None]:
+    clock = time.perf_counter()
     error = None
     try:
         papermill.execute_notebook(
@@ -187,21 +198,48 @@ def _run_notebook(
             kernel_name=kernel_name,
             language=language,
             progress_bar=False,
+            extra_arguments=_KERNEL_ARGUMENTS,
         )
     except PapermillExecutionError as exc:
         error = f"In [{exc.exec_count}]: {exc.ename}: {exc.evalue}"
     except Exception as exc:  # a dead kernel or a timeout in one notebook must not stop the others
         error = f"{type(exc).__name__}: {exc}"
-    seconds = time.perf_counter() - clock
-    if executed.is_file():
-        body, _ = exporter.from_filename(str(executed))
-        html.write_text(body, encoding="utf-8")
-    else:
-        html = None
-    missing = tuple(
-        entry.id for entry in figures_for(path) if not _written_since(output_dir / "figures" / entry.file, started)
-    )
-    return NotebookResult(path.stem, seconds, executed, html, error, missing)
+    return time.perf_counter() - clock, error
+
+
+def _figures_from_outputs(nb, figures_dir: Path) -> None:
+    """Write the PNG each figure cell shows as ``<figures_dir>/<id>.png``: the figures of a notebook taken as committed."""
+    for cell, id in figure_cells(nb):
+        images = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+        if len(images) == 1:
+            target = figures_dir / figure(id).file
+            target.write_bytes(base64.b64decode(images[0]))
+
+
+def _take_committed(path: Path, executed: Path, figures_dir: Path) -> tuple[float, str | None]:
+    """Use the committed notebook, outputs included, as the executed one; its figures come from its outputs."""
+    shutil.copyfile(path, executed)
+    nb = nbformat.read(executed, as_version=4)
+    _figures_from_outputs(nb, figures_dir)
+    record = nb.metadata.get("papermill", {})
+    error = "the committed outputs come from a failed run" if record.get("exception") else None
+    return float(record.get("duration") or 0.0), error
+
+
+def _site_pages(notebooks: list[Path], output_dir: Path) -> list[Page]:
+    """Every notebook with an executed copy, in order, each with its neighbours among them."""
+    present = [p for p in notebooks if (output_dir / "executed" / p.name).is_file()]
+    slugs = [p.stem for p in present]
+    return [
+        Page(
+            slug,
+            slugs[i - 1] if i > 0 else None,
+            slugs[i + 1] if i + 1 < len(slugs) else None,
+            path,
+            output_dir / "executed" / path.name,
+        )
+        for i, (slug, path) in enumerate(zip(slugs, present))
+    ]
 
 
 def _default_root() -> Path:
@@ -218,14 +256,18 @@ def run_reports(
     output_dir: str | Path | None = None,
     kernel_name: str = NATIVE_KERNEL_NAME,
     in_place: bool = False,
+    execute: bool = True,
+    show_progress: bool | None = None,
 ) -> list[NotebookResult]:
-    """Execute the method notebooks and build the report folder.
+    """Execute the method notebooks and build the report site.
 
     Each notebook is executed with papermill (working directory ``notebooks_dir``,
     ``$NNI_REPORTS_DIR`` set to ``output_dir`` so its ``save_figure`` calls land
-    there), saved to ``<output_dir>/executed/`` and exported to
-    ``<output_dir>/html/``. A failing notebook is recorded and the others still
-    run. ``<output_dir>/index.html`` is written at the end in every case.
+    there, ``$NNI_REPORT_BUILD`` set so that it shows no progress bars or data-source
+    warnings) and saved to ``<output_dir>/executed/``. A failing notebook is recorded
+    and the others still run. Then every notebook with an executed copy is exported to
+    ``<output_dir>/html/`` (MathJax copied to ``html/_static/``), and ``index.html`` and
+    ``scorecard.html`` are written, in every case.
 
     Parameters
     ----------
@@ -243,6 +285,12 @@ def run_reports(
     in_place : bool
         Also copy each successfully executed notebook over its source, so that the committed
         notebooks carry the outputs of this run (what nbval compares against).
+    execute : bool
+        False: take the committed notebooks, with their outputs, as the executed ones and write
+        each figure from the image its cell shows (seconds for all notebooks instead of minutes;
+        the figures' key numbers, which only a run writes, are then absent).
+    show_progress : bool, optional
+        One progress bar over the notebooks; default: when a terminal is watching.
 
     Returns
     -------
@@ -252,38 +300,81 @@ def run_reports(
     Raises
     ------
     ValueError
-        If a name in ``only`` matches no notebook.
+        If a name in ``only`` matches no notebook, or ``execute=False`` is combined with
+        ``parameters`` or ``in_place``.
     """
+    if not execute and (parameters or in_place):
+        raise ValueError("parameters and in_place need execution; drop them or execute")
+    if show_progress is None:
+        # Decided here: inside the build's environment (NNI_REPORT_BUILD set for the kernels) nothing is interactive.
+        show_progress = interactive()
     if notebooks_dir is None:
         notebooks_dir = _default_root() / "notebooks"
     if output_dir is None:
         env = os.environ.get(REPORTS_DIR_ENV)
         output_dir = Path(env) if env else _default_root() / "reports"
     notebooks_dir, output_dir = Path(notebooks_dir).resolve(), Path(output_dir).resolve()
-    selected = select_notebooks(discover_notebooks(notebooks_dir), only)
+    notebooks = discover_notebooks(notebooks_dir)
+    selected = select_notebooks(notebooks, only)
     for sub in ("executed", "html", "figures"):
         (output_dir / sub).mkdir(parents=True, exist_ok=True)
 
-    results: list[NotebookResult] = []
+    runs: dict[str, tuple[float, float, str | None]] = {}
     kernel_env = {
         REPORTS_DIR_ENV: str(output_dir),
-        # Report builds show no progress bars (nn_interpretability.core.progress).
+        # Report builds show no progress bars and no data-source warnings (core.progress.report_build).
         REPORT_BUILD_VARIABLE: "1",
         # Kernels import the same nn_interpretability as this process, installed or not.
         "PYTHONPATH": _prepend_path(str(_PACKAGE_PARENT), os.environ.get("PYTHONPATH")),
     }
+    results: list[NotebookResult] = []
     try:
-        with _kernel_for_this_python(kernel_name) as language, _environ(**kernel_env):
-            exporter = HTMLExporter()
-            progress = tqdm(selected, desc="notebooks", unit="notebook")
-            for path in progress:
-                progress.set_postfix_str(path.stem)
-                result = _run_notebook(
-                    path, notebooks_dir, output_dir, parameters or {}, kernel_name, language, exporter
-                )
-                if in_place and result.ok:
-                    shutil.copyfile(result.executed, path)
-                results.append(result)
+        kernel = _kernel_for_this_python(kernel_name) if execute else nullcontext(None)
+        with kernel as language, _environ(**kernel_env):
+            bar = progress(selected, "notebooks", show_progress, unit="notebook")
+            for path in bar:
+                bar.set_postfix_str(path.stem)
+                executed = output_dir / "executed" / path.name
+                # Outputs of an earlier run must not pass for this one's.
+                executed.unlink(missing_ok=True)
+                (output_dir / "html" / f"{path.stem}.html").unlink(missing_ok=True)
+                started = time.time()
+                if execute:
+                    seconds, error = _execute(path, executed, notebooks_dir, parameters or {}, kernel_name, language)
+                else:
+                    seconds, error = _take_committed(path, executed, output_dir / "figures")
+                runs[path.stem] = (started, seconds, error)
+        results = _export_site(notebooks, selected, runs, output_dir)
+        if in_place:
+            for result in results:
+                if result.ok:
+                    shutil.copyfile(result.executed, notebooks_dir / result.executed.name)
     finally:
-        write_index(output_dir, notebooks_dir, results)
+        write_scorecard(output_dir)
+        write_index(output_dir, notebooks_dir, results, executed=execute)
+    return results
+
+
+def _export_site(
+    notebooks: list[Path], selected: list[Path], runs: Mapping[str, tuple[float, float, str | None]], output_dir: Path
+) -> list[NotebookResult]:
+    """Export every page of the site (fresh headers and notes) and return the results of this run's notebooks."""
+    html_dir = output_dir / "html"
+    install_mathjax(html_dir)
+    exporter = make_exporter(output_dir / "figures")
+    pages = {page.slug: page for page in _site_pages(notebooks, output_dir)}
+    for page in pages.values():
+        export_page(exporter, page, html_dir)
+    results = []
+    for path in selected:
+        started, seconds, error = runs[path.stem]
+        executed = output_dir / "executed" / path.name
+        html = html_dir / f"{path.stem}.html"
+        stderr = stderr_outputs(nbformat.read(executed, as_version=4)) if executed.is_file() else 0
+        missing = tuple(
+            e.id for e in figures_for(path) if not _written_since(output_dir / "figures" / e.file, started)
+        )
+        results.append(
+            NotebookResult(path.stem, seconds, executed, html if html.is_file() else None, error, missing, stderr)
+        )
     return results
