@@ -182,7 +182,10 @@ def grid(
         extra = (0.15 if titles is not None else 0.0) + (0.15 if notes is not None else 0.0)
         figsize = (cell_size * width, cell_size * nrows * (1.0 + extra))
     if max_width is not None and figsize[0] > max_width:
-        figsize = (max_width, figsize[1] * max_width / figsize[0])
+        # The cells shrink with the width; their titles and footnotes keep their size and room.
+        text_rows = nrows * ((titles is not None) + (notes is not None))
+        shrink = max_width / figsize[0]
+        figsize = (max_width, figsize[1] * shrink + 0.25 * text_rows * (1 - shrink))
     rescale = kwargs.pop("rescale", False)  # the images' option; the rest is for the maps
     symmetric = kwargs.get("symmetric", True)
     colorbar = symmetric if colorbar is None else colorbar

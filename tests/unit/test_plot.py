@@ -318,6 +318,8 @@ def test_grid_footnotes_under_cells_and_width_cap():
         plot.grid(rows, kind=kinds, notes=["too few"])
     wide = plot.grid(torch.randn(2, 11, 8, 8), figsize=(22, 7.5))
     np.testing.assert_allclose(wide.get_size_inches(), [plot.grids.MAX_WIDTH, 7.5 * plot.grids.MAX_WIDTH / 22])
+    titled = plot.grid(torch.randn(2, 11, 8, 8), figsize=(22, 7.5), titles=[["t"] * 11] * 2)
+    assert titled.get_size_inches()[1] > wide.get_size_inches()[1]  # room kept for the titles
     np.testing.assert_allclose(plot.grid(torch.randn(1, 11, 8, 8), max_width=None).get_size_inches(), [11 * 1.8, 1.8])
     with pytest.raises(ValueError, match="scale"):
         plot.grid(rows, kind=kinds, scale="column")
