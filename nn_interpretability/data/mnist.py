@@ -31,7 +31,11 @@ def _embedded_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=1)
 def _embedded_split() -> dict[str, np.ndarray]:
-    """Stratified, seeded split of the 5,000 images: 400 train and 100 test images per class."""
+    """Stratified, seeded split of the 5,000 images: 400 train and 100 test images per class.
+
+    Each split comes in one fixed shuffled order (the file is sorted by class), so that its first
+    images are a mix of digits.
+    """
     _, labels = _embedded_arrays()
     rng = np.random.default_rng(EMBEDDED_SPLIT_SEED)
     train, test = [], []
@@ -39,7 +43,7 @@ def _embedded_split() -> dict[str, np.ndarray]:
         indices = rng.permutation(np.flatnonzero(labels == digit))
         train.append(indices[:EMBEDDED_TRAIN_PER_CLASS])
         test.append(indices[EMBEDDED_TRAIN_PER_CLASS:])
-    return {"train": np.sort(np.concatenate(train)), "test": np.sort(np.concatenate(test))}
+    return {"train": rng.permutation(np.concatenate(train)), "test": rng.permutation(np.concatenate(test))}
 
 
 def _full_mnist(split: str, root: Path, download: bool):

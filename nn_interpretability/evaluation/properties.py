@@ -19,6 +19,7 @@ reported twice, against ``f(x) − f(x')`` (IG, DeepLIFT; eq. 9.17) and against 
 """
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -467,6 +468,18 @@ class AxiomsTable:
         lines = ["| method | " + " | ".join(self.columns) + " |", "|---|" + "---|" * len(self.columns)]
         lines += [f"| {row} | " + " | ".join(cells) + " |" for row, cells in zip(self.rows, self._cells())]
         return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """An HTML table for notebooks: one row per method, ``value ✓/✗`` per property, failures marked."""
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in ["method", *self.columns])
+        body = []
+        for row, cells, passed in zip(self.rows, self._cells(), self.passed):
+            styled = "".join(
+                f'<td style="color:#b00">{html.escape(cell)}</td>' if ok is False else f"<td>{html.escape(cell)}</td>"
+                for cell, ok in zip(cells, passed)
+            )
+            body.append(f"<tr><th>{html.escape(row)}</th>{styled}</tr>")
+        return f'<table class="axioms"><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>'
 
     def __str__(self) -> str:
         table = [["method", *self.columns]] + [[row, *cells] for row, cells in zip(self.rows, self._cells())]

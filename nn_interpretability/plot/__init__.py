@@ -8,9 +8,11 @@ from .calibration import reliability_diagram
 from .grids import grid
 from .maps import heatmap, image, overlay
 from .stats import correlation_matrix, scatter
+from .tables import Table, table
 from .uncertainty import pass_scatter, series_lines
 
 __all__ = [
+    "Table",
     "color_limit",
     "correlation_matrix",
     "grid",
@@ -21,6 +23,7 @@ __all__ = [
     "reliability_diagram",
     "scatter",
     "series_lines",
+    "table",
     "to_image",
     "to_map",
     "to_numpy",

@@ -104,3 +104,15 @@ def color_limit(values: np.ndarray, percentile: float = 99.5) -> float:
     if v <= 0:
         v = float(magnitude.max())
     return v if v > 0 else 1.0
+
+
+def value_range(values: np.ndarray, percentile: float = 99.5) -> tuple[float, float]:
+    """Robust colour range of an unsigned map: its ``100 - percentile`` and ``percentile`` percentiles.
+
+    ``(0, 1)`` for a map without finite values.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, [100 - percentile, percentile])
+    return float(lo), float(hi)

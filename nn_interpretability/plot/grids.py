@@ -7,10 +7,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
 
-from .arrays import color_limit, to_map
+from .arrays import color_limit, to_map, value_range
 from .maps import heatmap, image, overlay
 
 KINDS = ("heatmap", "image", "overlay")
+SCALES = ("panel", "row", "figure")
+#: Widest grid in inches: shown at a page width of ~900 px, its text keeps about its nominal size.
+MAX_WIDTH = 10.0
 
 
 def _is_array(x) -> bool:
@@ -72,6 +75,17 @@ def _label_column(ax, label: str, has_title: bool) -> None:
     )
 
 
+def _shared_limits(cells: list, reduce: str, percentile: float, symmetric: bool) -> dict:
+    """One colour scale for the given maps: the widest of their own limits."""
+    maps = [to_map(item, reduce) for item in cells]
+    if not maps:
+        return {}
+    if symmetric:
+        return {"vmax": max(color_limit(m, percentile) for m in maps)}
+    ranges = [value_range(m, percentile) for m in maps]
+    return {"vmin": min(lo for lo, _ in ranges), "vmax": max(hi for _, hi in ranges)}
+
+
 def grid(
     maps,
     row_labels=None,
@@ -79,10 +93,13 @@ def grid(
     kind: str | Sequence[str] = "heatmap",
     images=None,
     titles=None,
+    notes=None,
     figsize=None,
     ncols: int | None = None,
     cell_size: float = 1.8,
-    shared_scale: bool = False,
+    scale: str = "panel",
+    colorbar: bool | None = None,
+    max_width: float | None = MAX_WIDTH,
     **kwargs,
 ):
     """Draw maps in a labelled grid of axes without ticks.
@@ -104,22 +121,38 @@ def grid(
     titles : optional
         Per-cell titles (e.g. predicted class and probability), one per cell;
         ``None`` entries are skipped.
+    notes : optional
+        Per-cell footnotes under the cells (e.g. ``"Σ R = 0.998 · f(x)"``), one per cell;
+        ``None`` entries are skipped.
     figsize : tuple of float, optional
         Figure size; by default ``cell_size`` inches per cell.
     ncols : int, optional
         Number of columns for flat input.
     cell_size : float
         Inches per cell when ``figsize`` is not given.
-    shared_scale : bool
-        Give the heatmaps and overlays of each row one colour scale (the largest of their limits),
-        so their magnitudes compare; by default every map is scaled on its own.
+    scale : {"panel", "row", "figure"}
+        Colour scale of the heatmaps and overlays: each map its own (``"panel"``), one per row or
+        one for the whole figure, so that magnitudes compare across the maps sharing it. A shared
+        scale of signed maps is symmetric around 0 with the largest of the maps' limits (the
+        ``percentile`` of ``|map|``); of unsigned maps (``symmetric=False``) it spans all their ranges.
+    colorbar : bool, optional
+        Draw colorbars: one per map for ``scale="panel"``, one per row or one for the figure for a
+        shared scale. By default signed maps get them (``symmetric``, the default).
+    max_width : float or None
+        The widest the figure may be, in inches: a wider ``figsize`` (given or from ``cell_size``)
+        shrinks in proportion, so titles stay legible when the figure is shown at page width.
+        ``None`` keeps the size as it is.
     **kwargs
-        Passed to the cell function (``cmap``, ``reduce``, ``percentile``, ...).
+        Passed to :func:`heatmap` and :func:`overlay` (``cmap``, ``reduce``, ``percentile``,
+        ``symmetric``, ...); ``rescale`` goes to :func:`image`.
 
     Returns
     -------
     matplotlib.figure.Figure
+        Its first axes are the cells, row by row; colorbars come after them.
     """
+    if scale not in SCALES:
+        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     rows = _rows(maps, ncols)
     nrows, width = len(rows), max((len(row) for row in rows), default=0)
     if nrows == 0 or width == 0:
@@ -139,39 +172,62 @@ def grid(
     if any("overlay" in kinds for kinds in cell_kinds) and images is None:
         raise ValueError('kind="overlay" needs images')
     cell_titles = _cells_like(titles, rows, "titles", per_row=False) if titles is not None else None
+    cell_notes = _cells_like(notes, rows, "notes", per_row=False) if notes is not None else None
     cell_images = _cells_like(images, rows, "images", per_row=True) if images is not None else None
     for name, labels, n in (("row_labels", row_labels, nrows), ("col_labels", col_labels, width)):
         if labels is not None and len(labels) != n:
             raise ValueError(f"{name}: got {len(labels)} labels for {n} {name[:3]}s")
 
     if figsize is None:
-        figsize = (cell_size * width, cell_size * nrows * (1.15 if titles is not None else 1.0))
-    if shared_scale:
-        percentile = kwargs.get("percentile", 99.5)
-        row_vmax = [
-            max(
-                (color_limit(to_map(item, kwargs.get("reduce", "sum")), percentile)
-                 for item, k in zip(row, kinds) if item is not None and k != "image"),
-                default=None,
-            )
-            for row, kinds in zip(rows, cell_kinds)
-        ]
+        extra = (0.15 if titles is not None else 0.0) + (0.15 if notes is not None else 0.0)
+        figsize = (cell_size * width, cell_size * nrows * (1.0 + extra))
+    if max_width is not None and figsize[0] > max_width:
+        # The cells shrink with the width; their titles and footnotes keep their size and room.
+        text_rows = nrows * ((titles is not None) + (notes is not None))
+        shrink = max_width / figsize[0]
+        figsize = (max_width, figsize[1] * shrink + 0.25 * text_rows * (1 - shrink))
+    rescale = kwargs.pop("rescale", False)  # the images' option; the rest is for the maps
+    symmetric = kwargs.get("symmetric", True)
+    colorbar = symmetric if colorbar is None else colorbar
+    mapped = [[item is not None and k != "image" for item, k in zip(row, kinds)] for row, kinds in zip(rows, cell_kinds)]
+    limit_args = (kwargs.get("reduce", "sum"), kwargs.get("percentile", 99.5), symmetric)
+    if scale == "figure":
+        shared = _shared_limits([i for row, m in zip(rows, mapped) for i, on in zip(row, m) if on], *limit_args)
+        row_limits = [shared] * nrows
+    elif scale == "row":
+        row_limits = [_shared_limits([i for i, on in zip(row, m) if on], *limit_args) for row, m in zip(rows, mapped)]
+    else:
+        row_limits = [{}] * nrows
     fig, axes = plt.subplots(nrows, width, figsize=figsize, squeeze=False, layout="constrained")
+    drawn = [[] for _ in range(nrows)]  # (axes, image layer) of the maps of each row
     for r, row in enumerate(rows):
         for c, ax in enumerate(axes[r]):
             item = row[c] if c < len(row) else None
             if item is None:
                 ax.set_axis_off()
                 continue
-            title = cell_titles[r][c] if cell_titles is not None else None
+            text = {
+                "title": cell_titles[r][c] if cell_titles is not None else None,
+                "note": cell_notes[r][c] if cell_notes is not None else None,
+            }
             cell_kind = cell_kinds[r][c]
-            scale = {"vmax": row_vmax[r]} if shared_scale and cell_kind != "image" else {}
+            if cell_kind == "image":
+                image(item, ax=ax, rescale=rescale, **text)
+                continue
+            panel = {**kwargs, **row_limits[r], "colorbar": colorbar and scale == "panel"}
             if cell_kind == "heatmap":
-                heatmap(item, ax=ax, title=title, **kwargs, **scale)
-            elif cell_kind == "image":
-                image(item, ax=ax, title=title, **kwargs)
+                layer = heatmap(item, ax=ax, **text, **panel)
             else:
-                overlay(cell_images[r][c], item, ax=ax, title=title, **kwargs, **scale)
+                layer = overlay(cell_images[r][c], item, ax=ax, **text, **panel)
+            drawn[r].append((ax, layer))
+    if colorbar and scale == "row":
+        for row in drawn:
+            if row:
+                fig.colorbar(row[-1][1], ax=[ax for ax, _ in row], fraction=0.046 / len(row), pad=0.02, aspect=15)
+    elif colorbar and scale == "figure":
+        cells = [cell for row in drawn for cell in row]
+        if cells:
+            fig.colorbar(cells[-1][1], ax=[ax for ax, _ in cells], shrink=min(1.0, 0.9 / nrows + 0.3), pad=0.02)
     if row_labels is not None:
         for ax, label in zip(axes[:, 0], row_labels):
             ax.set_ylabel(label, fontsize="large")

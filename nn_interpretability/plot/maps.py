@@ -4,27 +4,28 @@ from __future__ import annotations
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .arrays import color_limit, to_grey, to_image, to_map
+from .arrays import color_limit, to_grey, to_image, to_map, value_range
 
 
-def _limits(m: np.ndarray, symmetric: bool, percentile: float, vmax: float | None) -> tuple[float, float]:
+def _limits(
+    m: np.ndarray, symmetric: bool, percentile: float, vmax: float | None, vmin: float | None = None
+) -> tuple[float, float]:
     if symmetric:
         v = vmax if vmax is not None else color_limit(m, percentile)
         return -v, v
-    finite = m[np.isfinite(m)]
-    if finite.size == 0:
-        return 0.0, 1.0
-    lo, hi = np.percentile(finite, [100 - percentile, percentile])
-    if vmax is not None:
-        hi = vmax
+    lo, hi = value_range(m, percentile)
+    lo = vmin if vmin is not None else lo
+    hi = vmax if vmax is not None else hi
     return (float(lo), float(hi)) if hi > lo else (float(lo) - 0.5, float(lo) + 0.5)
 
 
-def _finish(ax, im, title: str | None, colorbar: bool):
+def _finish(ax, im, title: str | None, colorbar: bool, note: str | None = None):
     ax.set_xticks([])
     ax.set_yticks([])
     if title is not None:
         ax.set_title(title)
+    if note is not None:
+        ax.set_xlabel(note)
     if colorbar:
         ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return im
@@ -38,8 +39,10 @@ def heatmap(
     symmetric: bool = True,
     percentile: float = 99.5,
     title: str | None = None,
-    colorbar: bool = False,
+    colorbar: bool | None = None,
     vmax: float | None = None,
+    vmin: float | None = None,
+    note: str | None = None,
 ):
     """Show a signed attribution map with a diverging colormap centred at 0.
 
@@ -61,10 +64,15 @@ def heatmap(
         Percentile used for the colour limits.
     title : str, optional
         Axes title.
-    colorbar : bool
-        Add a colorbar next to the axes.
+    colorbar : bool, optional
+        Add a colorbar next to the axes; by default signed (``symmetric``) maps get one, so the
+        colours read as values.
     vmax : float, optional
-        Explicit upper limit (e.g. to share one scale across maps).
+        Explicit upper limit (e.g. to share one scale across maps; ±``vmax`` when ``symmetric``).
+    vmin : float, optional
+        Explicit lower limit when not ``symmetric``.
+    note : str, optional
+        A footnote under the map, e.g. the conservation ``"Σ R = 0.998 · f(x)"``.
 
     Returns
     -------
@@ -72,12 +80,12 @@ def heatmap(
     """
     ax = ax if ax is not None else plt.gca()
     m = to_map(attribution, reduce)
-    vmin, vmax = _limits(m, symmetric, percentile, vmax)
+    vmin, vmax = _limits(m, symmetric, percentile, vmax, vmin)
     im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-    return _finish(ax, im, title, colorbar)
+    return _finish(ax, im, title, symmetric if colorbar is None else colorbar, note)
 
 
-def image(img, ax=None, title: str | None = None, rescale: bool = False):
+def image(img, ax=None, title: str | None = None, rescale: bool = False, note: str | None = None):
     """Show a grey or RGB image with values clipped to [0, 1].
 
     Parameters
@@ -90,6 +98,8 @@ def image(img, ax=None, title: str | None = None, rescale: bool = False):
         Axes title.
     rescale : bool
         Min-max rescale to [0, 1] before clipping.
+    note : str, optional
+        A footnote under the image.
 
     Returns
     -------
@@ -98,7 +108,7 @@ def image(img, ax=None, title: str | None = None, rescale: bool = False):
     ax = ax if ax is not None else plt.gca()
     x = to_image(img, rescale=rescale)
     im = ax.imshow(x, cmap="gray" if x.ndim == 2 else None, vmin=0.0, vmax=1.0, interpolation="nearest")
-    return _finish(ax, im, title, colorbar=False)
+    return _finish(ax, im, title, colorbar=False, note=note)
 
 
 def overlay(
@@ -111,8 +121,10 @@ def overlay(
     symmetric: bool = True,
     percentile: float = 99.5,
     title: str | None = None,
-    colorbar: bool = False,
+    colorbar: bool | None = None,
     vmax: float | None = None,
+    vmin: float | None = None,
+    note: str | None = None,
     interpolation: str = "bilinear",
 ):
     """Show a signed heatmap on top of the grey-scaled image.
@@ -131,7 +143,7 @@ def overlay(
         Target axes; the current axes by default.
     alpha : float
         Opacity of the strongest relevance.
-    cmap, reduce, symmetric, percentile, title, colorbar, vmax
+    cmap, reduce, symmetric, percentile, title, colorbar, vmax, vmin, note
         As in :func:`heatmap`.
     interpolation : str
         Interpolation of the map when it is stretched over the image.
@@ -144,7 +156,7 @@ def overlay(
     ax = ax if ax is not None else plt.gca()
     grey = to_grey(image)
     m = to_map(attribution, reduce)
-    vmin, vmax = _limits(m, symmetric, percentile, vmax)
+    vmin, vmax = _limits(m, symmetric, percentile, vmax, vmin)
     h, w = grey.shape
     ax.imshow(grey, cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
     centre = 0.0 if symmetric else vmin
@@ -158,4 +170,4 @@ def overlay(
         extent=(-0.5, w - 0.5, h - 0.5, -0.5),
         interpolation="nearest" if m.shape == grey.shape else interpolation,
     )
-    return _finish(ax, im, title, colorbar)
+    return _finish(ax, im, title, symmetric if colorbar is None else colorbar, note)

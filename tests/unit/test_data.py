@@ -30,6 +30,19 @@ def test_embedded_split_is_disjoint_and_deterministic():
     assert torch.equal(test, again)
 
 
+def test_embedded_splits_come_shuffled_in_a_fixed_order():
+    # The file is sorted by class: a split in file order would start with a hundred zeros.
+    mnist_module._embedded_split.cache_clear()
+    for split, size in (("train", 4000), ("test", 1000)):
+        _, labels = nni.data.load_mnist(split, source="embedded")
+        assert len(set(labels[:20].tolist())) >= 6
+        changes = int((labels[1:] != labels[:-1]).sum())
+        assert changes > 0.8 * size  # a random order changes class at ~90 % of the steps
+        first = mnist_module._embedded_split()[split].copy()
+        mnist_module._embedded_split.cache_clear()
+        np.testing.assert_array_equal(mnist_module._embedded_split()[split], first)
+
+
 def test_source_is_announced_once(monkeypatch):
     monkeypatch.setattr(mnist_module, "_announced", set())
     with pytest.warns(nni.data.DataSourceWarning, match="embedded"):

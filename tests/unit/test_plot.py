@@ -131,7 +131,7 @@ def test_grid_from_rows_by_cols_tensor(backend):
     if backend == "numpy":
         maps = maps.numpy()
     titles = [[f"{r}{c}" for c in range(3)] for r in range(2)]
-    fig = plot.grid(maps, row_labels=["a", "b"], col_labels=["x", "y", "z"], titles=titles)
+    fig = plot.grid(maps, row_labels=["a", "b"], col_labels=["x", "y", "z"], titles=titles, colorbar=False)
     assert len(fig.axes) == 6
     assert [ax.get_ylabel() for ax in fig.axes[::3]] == ["a", "b"]
     col_labels = [t.get_text() for ax in fig.axes[:3] for t in ax.texts]
@@ -152,15 +152,15 @@ def test_grid_list_of_lists_and_overlay_with_one_image_per_row():
     images = torch.rand(2, 1, 8, 8)
     maps = [[torch.randn(1, 8, 8), np.zeros((8, 8))], [torch.randn(8, 8), torch.randn(3, 8, 8)]]
     fig = plot.grid(maps, kind="overlay", images=images, col_labels=["m1", "m2"])
-    assert len(fig.axes) == 4
-    assert all(len(ax.get_images()) == 2 for ax in fig.axes)
+    assert len(fig.axes) == 4 + 4  # the cells, then one colorbar per signed overlay
+    assert all(len(ax.get_images()) == 2 for ax in fig.axes[:4])
 
 
 def test_grid_with_one_kind_per_row():
     digits = torch.rand(3, 1, 8, 8)
     maps = torch.randn(3, 1, 8, 8)
     fig = plot.grid([list(digits), list(maps)], kind=["image", "heatmap"], row_labels=["input", "map"])
-    image_cmaps = [ax.get_images()[0].get_cmap().name for ax in fig.axes]
+    image_cmaps = [ax.get_images()[0].get_cmap().name for ax in fig.axes[:6]]
     assert image_cmaps == ["gray"] * 3 + ["bwr"] * 3
     with pytest.raises(ValueError, match="2 kinds for 3 rows"):
         plot.grid(torch.randn(3, 2, 4, 4), kind=["image", "heatmap"])
@@ -247,13 +247,79 @@ def test_grid_takes_one_kind_per_cell_and_a_shared_row_scale():
     maps = torch.randn(2, 3, 8, 8)
     maps[0, 1] *= 10
     rows = [[images[r], *maps[r]] for r in range(2)]
-    fig = plot.grid(rows, kind=[["image", "heatmap", "heatmap", "heatmap"]] * 2, shared_scale=True)
-    axes = np.array(fig.axes).reshape(2, 4)
+    fig = plot.grid(rows, kind=[["image", "heatmap", "heatmap", "heatmap"]] * 2, scale="row")
+    axes = np.array(fig.axes[:8]).reshape(2, 4)
     limits = [[ax.images[0].get_clim()[1] for ax in row[1:]] for row in axes]
     assert all(len(set(row)) == 1 for row in limits)
     assert limits[0][0] > 5 * limits[1][0]
     assert axes[0, 0].images[0].get_cmap().name != "bwr"
     separate = plot.grid(rows, kind=[["image", "heatmap", "heatmap", "heatmap"]] * 2)
-    assert len({ax.images[0].get_clim()[1] for ax in np.array(separate.axes).reshape(2, 4)[0, 1:]}) == 3
+    assert len({ax.images[0].get_clim()[1] for ax in np.array(separate.axes[:8]).reshape(2, 4)[0, 1:]}) == 3
     with pytest.raises(ValueError, match="2 kinds for a row of 4 cells"):
         plot.grid(rows, kind=[["image", "heatmap"]] * 2)
+
+
+def _cells_and_colorbars(fig, n_cells):
+    return fig.axes[:n_cells], fig.axes[n_cells:]
+
+
+def _three_rows():
+    """An input and three signed maps per row, the second row ten times larger."""
+    g = torch.Generator().manual_seed(3)
+    images, maps = torch.rand(3, 1, 8, 8, generator=g), torch.randn(3, 3, 8, 8, generator=g)
+    maps[1] *= 10
+    return [[images[r], *maps[r]] for r in range(3)], [["image", "heatmap", "heatmap", "heatmap"]] * 3
+
+
+def test_heatmap_gets_a_colorbar_when_signed_and_a_footnote():
+    im = plot.heatmap(torch.randn(8, 8), ax=_ax(), note="Σ R = 0.998 · f(x)")
+    assert len(im.axes.figure.axes) == 2 and im.axes.get_xlabel() == "Σ R = 0.998 · f(x)"
+    unsigned = plot.heatmap(torch.rand(8, 8), ax=_ax(), symmetric=False)
+    assert len(unsigned.axes.figure.axes) == 1
+
+
+@pytest.mark.parametrize("scale, colorbars", [("panel", 9), ("row", 3), ("figure", 1)])
+def test_grid_scale_shares_symmetric_limits_and_draws_one_colorbar_per_scale(scale, colorbars):
+    rows, kinds = _three_rows()
+    fig = plot.grid(rows, kind=kinds, scale=scale)
+    cells, bars = _cells_and_colorbars(fig, 12)
+    assert len(bars) == colorbars
+    limits = np.array([[ax.images[0].get_clim() for ax in cells[4 * r + 1 : 4 * r + 4]] for r in range(3)])
+    np.testing.assert_array_equal(limits[..., 0], -limits[..., 1])  # symmetric around 0
+    own = np.array([[plot.color_limit(plot.to_map(m)) for m in row[1:]] for row in rows])
+    if scale == "panel":
+        np.testing.assert_allclose(limits[..., 1], own)
+    elif scale == "row":
+        np.testing.assert_allclose(limits[..., 1], own.max(1, keepdims=True).repeat(3, 1))
+    else:
+        np.testing.assert_allclose(limits[..., 1], np.full((3, 3), own.max()))
+    # each colorbar spans the limits of the maps it stands for
+    shown = {"panel": own.reshape(-1), "row": own.max(1), "figure": [own.max()]}[scale]
+    np.testing.assert_allclose([bar.get_ylim()[1] for bar in bars], shown)
+    assert all(ax.images[0].get_cmap().name == "gray" for ax in cells[::4])  # inputs keep their own scale
+
+
+def test_grid_shared_scale_of_unsigned_maps_spans_all_ranges():
+    maps = np.stack([np.linspace(0, 1, 64).reshape(8, 8), np.linspace(2, 5, 64).reshape(8, 8)])
+    fig = plot.grid(maps[None], scale="figure", symmetric=False, percentile=100)
+    cells, bars = _cells_and_colorbars(fig, 2)
+    assert not bars  # unsigned maps: no colorbar unless asked
+    assert [ax.images[0].get_clim() for ax in cells] == [(0.0, 5.0)] * 2
+    forced = plot.grid(maps[None], scale="figure", symmetric=False, colorbar=True)
+    assert len(forced.axes) == 3
+
+
+def test_grid_footnotes_under_cells_and_width_cap():
+    rows, kinds = _three_rows()
+    notes = [[None, "a", "b", "c"], ["d", None, "e", "f"], ["g", "h", "i", None]]
+    fig = plot.grid(rows, kind=kinds, notes=notes, colorbar=False)
+    assert [ax.get_xlabel() for ax in fig.axes] == [n or "" for row in notes for n in row]
+    with pytest.raises(ValueError, match="notes"):
+        plot.grid(rows, kind=kinds, notes=["too few"])
+    wide = plot.grid(torch.randn(2, 11, 8, 8), figsize=(22, 7.5))
+    np.testing.assert_allclose(wide.get_size_inches(), [plot.grids.MAX_WIDTH, 7.5 * plot.grids.MAX_WIDTH / 22])
+    titled = plot.grid(torch.randn(2, 11, 8, 8), figsize=(22, 7.5), titles=[["t"] * 11] * 2)
+    assert titled.get_size_inches()[1] > wide.get_size_inches()[1]  # room kept for the titles
+    np.testing.assert_allclose(plot.grid(torch.randn(1, 11, 8, 8), max_width=None).get_size_inches(), [11 * 1.8, 1.8])
+    with pytest.raises(ValueError, match="scale"):
+        plot.grid(rows, kind=kinds, scale="column")
