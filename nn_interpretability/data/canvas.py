@@ -13,10 +13,8 @@ import torch
 import torch.nn.functional as F
 
 from ..core.validation import positive_int
-from .mnist import load_mnist
+from .mnist import STROKE_THRESHOLD, load_mnist
 
-#: A pixel is stroke when its intensity (in [0, 1]) exceeds this; the same threshold as the segmenter's labels.
-STROKE_THRESHOLD = 0.3
 MASKS = ("stroke", "box")
 #: Random positions tried per distractor before the canvas is declared too crowded.
 PLACEMENT_CANDIDATES = 256

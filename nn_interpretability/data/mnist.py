@@ -12,6 +12,9 @@ import torch
 
 from ..core.paths import data_root
 
+#: A pixel is stroke when its intensity (in [0, 1], as :func:`load_mnist` scales it) exceeds this: the
+#: segmenter's labels and the canvases' masks.
+STROKE_THRESHOLD = 0.3
 EMBEDDED_TRAIN_PER_CLASS = 400
 EMBEDDED_SPLIT_SEED = 0
 _announced: set[str] = set()

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..core.progress import progress
+from ..data.mnist import STROKE_THRESHOLD
 from ..data.rotate import rotate_images
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -109,8 +110,6 @@ def train_classifier(
 
 # --- segmentation: every pixel labelled with its digit, background as one more class ---------------
 
-#: A pixel is stroke when its intensity (in [0, 1], as ``load_mnist`` scales it) exceeds this.
-STROKE_THRESHOLD = 0.3
 #: The class of background pixels in the segmentation labels: the 11th class after the ten digits.
 BACKGROUND = 10
 
