@@ -257,3 +257,20 @@ def export_page(exporter: HTMLExporter, page: Page, html_dir: str | Path) -> Pat
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(body, encoding="utf-8")
     return path
+
+
+def site_page(title: str, style: str, body: str) -> str:
+    """A stand-alone page of the report site (index, scorecard): the document around ``body``, with the notes' style."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{STYLE}{style}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""

@@ -6,8 +6,7 @@ from html import escape
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .html import STYLE as NOTE_STYLE
-from .html import figure_note, read_numbers
+from .html import figure_note, read_numbers, site_page
 from .manifest import MANIFEST, SOURCES, Figure, figures_for
 
 if TYPE_CHECKING:
@@ -162,16 +161,7 @@ def write_index(output_dir: Path, notebooks_dir: Path, results: list[NotebookRes
         )
     else:
         table = '<p class="meta">No notebooks were run.</p>'
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nn_interpretability — reports</title>
-<style>{NOTE_STYLE}{STYLE}</style>
-</head>
-<body>
-<nav class="nni-nav" aria-label="reports"><span class="here">Index</span><a href="#notebooks">Notebooks</a>
+    page = site_page("nn_interpretability — reports", STYLE, f"""<nav class="nni-nav" aria-label="reports"><span class="here">Index</span><a href="#notebooks">Notebooks</a>
 <a href="scorecard.html">Scorecard</a></nav>
 <h1>nn_interpretability — reports</h1>
 <p class="meta">Generated {datetime.now():%Y-%m-%d %H:%M} · {present} of {len(MANIFEST)} figures present</p>
@@ -179,10 +169,7 @@ def write_index(output_dir: Path, notebooks_dir: Path, results: list[NotebookRes
 {"".join(sections)}
 <section id="notebooks"><h2>Notebooks</h2>
 {table}
-</section>
-</body>
-</html>
-"""
+</section>""")
     path = output_dir / "index.html"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page, encoding="utf-8")

@@ -5,7 +5,7 @@ import json
 from html import escape
 from pathlib import Path
 
-from .html import STYLE as NOTE_STYLE
+from .html import site_page
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto; max-width: 1300px;
@@ -112,24 +112,12 @@ def write_scorecard(output_dir: str | Path) -> Path:
     else:
         body = '<p class="meta">No notebook of this build saved scores.</p>'
     sources = ", ".join(f'{escape(t["name"])} ({escape(t["notebook"])})' for t in tables) or "none"
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nn_interpretability — scorecard</title>
-<style>{NOTE_STYLE}{STYLE}</style>
-</head>
-<body>
-<nav class="nni-nav" aria-label="reports"><span class="here">Scorecard</span><a href="index.html">Index</a></nav>
+    page = site_page("nn_interpretability — scorecard", STYLE, f"""<nav class="nni-nav" aria-label="reports"><span class="here">Scorecard</span><a href="index.html">Index</a></nav>
 <h1>Scorecard</h1>
 <p class="meta">The methods' scores from the notebooks' evaluations (tables: {sources}). Click a column to sort;
 green marks the best value of a column.</p>
 {body}
-<script>{SORT_SCRIPT}</script>
-</body>
-</html>
-"""
+<script>{SORT_SCRIPT}</script>""")
     path = output_dir / "scorecard.html"
     path.write_text(page, encoding="utf-8")
     return path
