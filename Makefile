@@ -21,7 +21,7 @@ reports: $(STAMP)
 	$(BIN)/python -m nn_interpretability.reports
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25
 
 # Unit and reference tests only, without executing the notebooks.
 test-fast: $(STAMP)
