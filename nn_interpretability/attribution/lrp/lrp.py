@@ -47,6 +47,7 @@ use them; code that relies on the side effect alone is not supported.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -262,7 +263,7 @@ class _Normalization(torch.autograd.Function):
             ctx.grouped, ctx.affine = (*x.shape[: x.dim() - len(shape)], -1), (-1,)
         elif name == "group_norm":
             groups = bound["num_groups"]
-            y, _, rstd = torch.native_group_norm(x, weight, bias, x.shape[0], x.shape[1], x[0, 0].numel(), groups, eps)
+            y, _, rstd = torch.native_group_norm(x, weight, bias, x.shape[0], x.shape[1], math.prod(x.shape[2:]), groups, eps)
             rstd = rstd.unsqueeze(-1)
             ctx.grouped, ctx.affine = (x.shape[0], groups, -1), (-1, *[1] * (x.dim() - 2))
         else:
