@@ -3,7 +3,8 @@
 Cases (random weights, float32, eval): torchvision's ``vit_b_16`` at 224 × 224 (batch 1: at batch 2 the
 plain backward of ``nn.MultiheadAttention``'s input projection takes a slow batched-matmul path, 197
 products with an expanded weight, which makes forward+backward slower than LRP and the ratio
-meaningless) and the zoo's ``mnist_vit`` architecture (batch 64), and resnet50 at 128 × 128 (batch 2). For each: the median of
+meaningless) and the zoo's ``mnist_vit`` architecture (batch 64), and resnet50 at 128 × 128 (batch 2: the per-call work on
+the weights weighs most) and at 224 × 224 (batch 8). For each: the median of
 interleaved repeats (round-robin, so that a busy machine slows every contender alike) of one forward
 plus ``autograd.grad`` of the input (parameters frozen, no hooks), our LRP with its default composite
 (EpsilonPlusFlat, AttnLRP) and with CP-LRP's attention, and, for the transformers, LXT's CP-LRP
@@ -11,7 +12,8 @@ plus ``autograd.grad`` of the input (parameters frozen, no hooks), our LRP with 
 because it patches ``torch.nn`` for the whole process; the child times its own forward+backward,
 interleaved with LXT, and the CP/LXT column is the ratio of the two ratios to forward+backward, which
 a change of load between the processes does not move. Not part of the test suite. Run with
-``python benchmarks/lrp_transformers.py [--repeats N] [--threads N]``.
+``python benchmarks/lrp_transformers.py [--repeats N] [--threads N] [--clock cpu] [--cases resnet50 ...]``; on
+cores shared with other jobs ``--threads 1 --clock cpu`` (process time) gives steadier ratios than wall time.
 """
 from __future__ import annotations
 
@@ -33,7 +35,10 @@ CASES = {
     "vit_b_16, batch 1, 224x224": ("vit_b_16", (1, 3, 224, 224)),
     "mnist_vit, batch 64": ("mnist_vit", (64, 1, 28, 28)),
     "resnet50, batch 2, 128x128": ("resnet50", (2, 3, 128, 128)),
+    "resnet50, batch 8, 224x224": ("resnet50", (8, 3, 224, 224)),
 }
+#: The clock of every timing: ``time.perf_counter`` or, with ``--clock cpu``, ``time.process_time``.
+CLOCK = time.perf_counter
 
 
 def _model(name: str) -> torch.nn.Module:
@@ -51,9 +56,9 @@ def _median_seconds(fns: dict, repeats: int) -> dict:
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
-            start = time.perf_counter()
+            start = CLOCK()
             fn()
-            times[name].append(time.perf_counter() - start)
+            times[name].append(CLOCK() - start)
     return {name: statistics.median(values) for name, values in times.items()}
 
 
@@ -67,10 +72,12 @@ def _forward_backward(model, x):
             p.requires_grad_(True)
 
 
-def _lxt_child(name: str, shape, repeats: int, threads: int) -> None:
+def _lxt_child(name: str, shape, repeats: int, threads: int, clock: str) -> None:
     from lxt.efficient import monkey_patch
     from torchvision.models import vision_transformer
 
+    global CLOCK
+    CLOCK = time.process_time if clock == "cpu" else time.perf_counter
     torch.set_num_threads(threads)
     # LXT's patch replaces the forward of these classes; the plain forward+backward runs the originals.
     patched_classes = (torch.nn.GELU, torch.nn.LayerNorm, torch.nn.MultiheadAttention)
@@ -98,9 +105,9 @@ def _lxt_child(name: str, shape, repeats: int, threads: int) -> None:
     print(json.dumps(seconds))
 
 
-def _lxt_seconds(name: str, shape, repeats: int, threads: int) -> dict | None:
+def _lxt_seconds(name: str, shape, repeats: int, threads: int, clock: str) -> dict | None:
     code = f"import sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); import lrp_transformers as b; " \
-           f"b._lxt_child({name!r}, {tuple(shape)!r}, {repeats}, {threads})"
+           f"b._lxt_child({name!r}, {tuple(shape)!r}, {repeats}, {threads}, {clock!r})"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     if result.returncode:
         print(f"  LXT did not run: {result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.returncode}")
@@ -112,11 +119,17 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall")
+    parser.add_argument("--cases", nargs="+", default=None, help="models to run (vit_b_16, mnist_vit, resnet50); all by default")
     args = parser.parse_args(argv)
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     torch.set_num_threads(args.threads)
-    print(f"{args.threads} threads, median of {args.repeats}")
+    print(f"{args.threads} threads, {args.clock} clock, median of {args.repeats}")
     print(f"{'case':<30} {'fwd+bwd s':>10} {'AttnLRP s':>10} {'CP-LRP s':>10} {'LXT s':>8} {'AttnLRP/fb':>11} {'CP/fb':>6} {'CP/LXT':>7}")
     for label, (name, shape) in CASES.items():
+        if args.cases is not None and name not in args.cases:
+            continue
         model, x = _model(name), torch.rand(*shape, generator=torch.Generator().manual_seed(1))
         attn = nni.LRP(model)
         cp = nni.LRP(model, composite=EpsilonPlusFlat(attention="conservative"))
@@ -129,7 +142,7 @@ def main(argv=None) -> None:
             args.repeats,
         )
         base, ours, conservative = seconds["base"], seconds["ours"], seconds["conservative"]
-        lxt = _lxt_seconds(name, shape, args.repeats, args.threads) if name != "resnet50" else None
+        lxt = _lxt_seconds(name, shape, args.repeats, args.threads, args.clock) if name != "resnet50" else None
         lxt_text, ratio = ("—", "—")
         if lxt is not None:
             lxt_text, ratio = f"{lxt['lxt']:.3f}", f"{(conservative / base) / (lxt['lxt'] / lxt['base']):.2f}"

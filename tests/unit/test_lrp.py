@@ -58,6 +58,32 @@ def test_batch_norm_folding_leaves_parameters_and_outputs_bit_for_bit():
 
 
 @pytest.mark.parametrize(
+    "batch, scale_low, scaled",
+    [(1, 0.5, True), (64, 0.5, False), (1, -0.5, False)],
+    ids=["small output: the scale multiplies the outputs", "large output: folded weight", "a negative scale: folded weight"],
+)
+def test_zplus_on_a_folded_layer_equals_zplus_on_the_folded_weight(batch, scale_low, scaled):
+    # W'+ = diag(s) W+ for s >= 0: the folded layer may keep the scale out of the weight; either way the
+    # rule equals z+ on a layer whose weight was folded by hand.
+    from nn_interpretability.attribution.lrp.canonizers import FoldedLayer
+    from nn_interpretability.attribution.lrp.rules import LinearLayer
+
+    generator = torch.Generator().manual_seed(0)
+    weight = torch.randn(32, 8, 3, 3, generator=generator, dtype=torch.float64)
+    scale = torch.rand(32, generator=generator, dtype=torch.float64) * 1.5 + scale_low
+    bias = torch.randn(32, generator=generator, dtype=torch.float64) * 0.1
+    options = {"stride": 1, "padding": 1, "dilation": 1, "groups": 1}
+    folded = FoldedLayer(LinearLayer("conv2d", weight, None, options), scale, bias)
+    by_hand = LinearLayer("conv2d", weight * scale[:, None, None, None], bias, options)
+    a = torch.rand(batch, 8, 4, 4, generator=generator, dtype=torch.float64)
+    z = by_hand.forward(a, by_hand.weight, bias)
+    r = torch.randn(z.shape, generator=generator, dtype=torch.float64)
+    assert (folded.positive_part(z)[1] is not None) == scaled
+    for rule in (ZPlus(), ZPlus(bias=False)):
+        torch.testing.assert_close(rule.relevance(folded, a, z, r), rule.relevance(by_hand, a, z, r), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize(
     "make, error",
     [
         (lambda m: LRP(m, composite=EpsilonGammaBox(0.2, 1.0)).attribute(mnist_like_batch(2)), ValueError),

@@ -66,23 +66,32 @@ class FoldedLayer(LinearLayer):
     """``layer`` with a per-output-channel ``scale`` folded into its weight, ``W' = diag(scale) W``.
 
     The folded weight is formed when a rule first asks for it, not in the forward pass, so the folded
-    weights of the whole model are never held at once; the z+ rule, which needs only ``W'^+``, gets it
-    in place of a folded copy it would throw away (:meth:`positive_weight`).
+    weights of the whole model are never held at once. The z+ rule, which needs only ``W'^+``, gets
+    ``W^+`` and the scale instead where every scale is >= 0 (then ``W'^+ = diag(scale) W^+``) and
+    scaling the outputs costs less than folding the weight; otherwise the positive part of the folded
+    weight, formed in place (:meth:`positive_part`).
     """
 
     def __init__(self, layer: LinearLayer, scale: torch.Tensor, bias: torch.Tensor):  # noqa: D107
         self.kind, self.bias, self.options = layer.kind, bias, dict(layer.options)
-        self._base, self._scale = layer.weight, scale.reshape(-1, *([1] * (layer.weight.dim() - 1)))
+        self._base, self._scale = layer.weight, scale
         self._weight = None
 
     @property
     def weight(self) -> torch.Tensor:
         """The folded weight ``diag(scale) W``."""
         if self._weight is None:
-            self._weight = self._base * self._scale
+            self._weight = self._base * self._channels(self._scale)
         return self._weight
 
-    def positive_weight(self) -> torch.Tensor:
+    def positive_part(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        # Folding reads and writes the weight once more than clamping it; scaling reads and writes the
+        # output twice more (once up, once down): at a small batch the weights of the deep layers are larger.
+        if self._weight is None and 2 * z.numel() < self._base.numel() and bool(self._scale.min() >= 0):
+            return self._base.clamp(min=0), self._scale
         if self._weight is None:
-            return (self._base * self._scale).clamp_(min=0)
-        return self._weight.clamp(min=0)
+            return (self._base * self._channels(self._scale)).clamp_(min=0), None
+        return self._weight.clamp(min=0), None
+
+    def _channels(self, vector: torch.Tensor) -> torch.Tensor:
+        return vector.reshape(-1, *([1] * (self._base.dim() - 1)))

@@ -30,7 +30,7 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
   ``F.scaled_dot_product_attention`` are written out as these operations
   (:func:`~nn_interpretability.core.attention.unfused_attention`).
 - ``F.layer_norm``, ``F.group_norm``, ``F.rms_norm`` (LayerNorm, ConvNeXt's LayerNorm2d, GroupNorm,
-  RMSNorm): the statistics are constants and the rest is linear (:class:`_SumRule` with the statistics fixed).
+  RMSNorm): the statistics are constants and the rest is linear (:class:`_Normalization`).
 - max-pooling: winner-take-all (its gradient routes the relevance to the maximum).
 - average pooling, ``sum`` and ``mean``, and residual additions ``a + b`` of two activations: the sum
   rule ``R_i = x_i R / sum_k x_k`` (stabilised with the composite's ``stabilizer``), i.e. every summand
@@ -47,6 +47,7 @@ use them; code that relies on the side effect alone is not supported.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -72,7 +73,7 @@ _ADDITIONS = {"add": (0, 1, 1.0), "sub": (0, 1, -1.0), "rsub": (1, 0, -1.0)}
 _SCALINGS = ("mul", "div")
 # Products of two activations and matrix products: the bilinear rule (:class:`_Bilinear`).
 _PRODUCTS = ("mul", *ops.op_names(ops.PRODUCT))
-# Normalisations whose statistics are taken as constants (:class:`_SumRule` with the statistics fixed).
+# Normalisations whose statistics are taken as constants (:class:`_Normalization`).
 _NORMALIZATIONS = ("layer_norm", "group_norm", "rms_norm")
 # Refused rather than passed with the plain gradient: negation and the nonlinear arithmetic (and, below,
 # the other normalisations without parameters).
@@ -160,10 +161,8 @@ class _PassThrough(torch.autograd.Function):
 class _SumRule(torch.autograd.Function):
     """The epsilon rule of a linear map without parameters: ``R_i = x_i sum_j dy_j/dx_i R_j / y_j``.
 
-    The sum rule of pooling and reductions (Zennit's ``Norm``), adding a learned bias, and the
-    normalisations with their statistics taken as constants (Ali et al. 2022, section 3.2: with ``σ``
-    fixed, ``y = γ (x − μ(x)) / σ + β`` is linear in ``x``; ``β`` is a contributor of the denominator,
-    so relevance is conserved where ``β = 0``, as after ``nn.LayerNorm``'s initialisation).
+    The sum rule of pooling and reductions (Zennit's ``Norm``) and of adding a learned bias; the
+    normalisations apply the same rule with their own Jacobian (:class:`_Normalization`).
     """
 
     @staticmethod
@@ -245,40 +244,53 @@ class _Softmax(torch.autograd.Function):
         return x * (relevance - y * relevance.sum(ctx.dim, keepdim=True)), None
 
 
-def _linearized_normalization(name: str, bound: dict):
-    """``norm(x)`` with the statistics of ``reference``: ``f(x, reference)``, linear in ``x``."""
-    weight, bias = bound.get("weight"), bound.get("bias")
-    eps = bound.get("eps")
+class _Normalization(torch.autograd.Function):
+    """LayerNorm, GroupNorm and RMSNorm with their statistics taken as constants: the sum rule's epsilon rule.
 
-    def affine(y, shape_of_weight):
-        if weight is not None:
-            y = y * weight.reshape(shape_of_weight)
-        return y if bias is None else y + bias.reshape(shape_of_weight)
+    Ali et al. 2022, section 3.2: with ``σ`` fixed, ``y = γ (x − μ(x)) / σ + β`` is linear in ``x``, so
+    ``R_x = x ∘ Jᵀ (R / y)`` with ``Jᵀ s = (u − mean(u)) / σ``, ``u = γ s`` (without the centring for
+    RMSNorm); ``β`` is a contributor of the denominator, so relevance is conserved where ``β = 0``. The
+    forward is PyTorch's own normalisation, which also returns ``1 / σ``; the backward applies ``Jᵀ``
+    directly instead of differentiating a written-out normalisation.
+    """
 
-    if name == "group_norm":
-        groups = bound["num_groups"]
+    @staticmethod
+    def forward(ctx, x, name, bound, stabilizer):
+        weight, bias, eps = bound.get("weight"), bound.get("bias"), bound.get("eps")
+        if name == "layer_norm":
+            shape = tuple(bound["normalized_shape"])
+            y, _, rstd = torch.native_layer_norm(x, shape, weight, bias, eps)
+            ctx.grouped, ctx.affine = (*x.shape[: x.dim() - len(shape)], -1), (-1,)
+        elif name == "group_norm":
+            groups = bound["num_groups"]
+            y, _, rstd = torch.native_group_norm(x, weight, bias, x.shape[0], x.shape[1], math.prod(x.shape[2:]), groups, eps)
+            rstd = rstd.unsqueeze(-1)
+            ctx.grouped, ctx.affine = (x.shape[0], groups, -1), (-1, *[1] * (x.dim() - 2))
+        else:
+            dims = tuple(range(-len(bound["normalized_shape"]), 0))
+            epsilon = torch.finfo(x.dtype).eps if eps is None else eps
+            rstd = torch.rsqrt(x.square().mean(dims, keepdim=True).add_(epsilon))
+            y = x * rstd
+            if weight is not None:
+                y.mul_(weight)
+            ctx.affine = None
+        ctx.name, ctx.stabilizer, ctx.weight = name, stabilizer, weight
+        ctx.save_for_backward(x, y, rstd)
+        return y
 
-        def group_norm(x, reference):
-            grouped = x.reshape(x.shape[0], groups, -1)
-            sigma = (reference.reshape(grouped.shape).var(-1, unbiased=False, keepdim=True) + eps).sqrt()
-            y = ((grouped - grouped.mean(-1, keepdim=True)) / sigma).reshape(x.shape)
-            return affine(y, (-1, *[1] * (x.dim() - 2)))
-
-        return group_norm
-    dims = tuple(range(-len(bound["normalized_shape"]), 0))
-    if name == "rms_norm":
-        def rms_norm(x, reference):
-            epsilon = torch.finfo(reference.dtype).eps if eps is None else eps
-            return affine(x / (reference.square().mean(dims, keepdim=True) + epsilon).sqrt(), weight.shape if weight is not None else ())
-
-        return rms_norm
-
-    def layer_norm(x, reference):
-        sigma = (reference.var(dims, unbiased=False, keepdim=True) + eps).sqrt()
-        shape = bound["normalized_shape"]
-        return affine((x - x.mean(dims, keepdim=True)) / sigma, tuple(shape))
-
-    return layer_norm
+    @staticmethod
+    def backward(ctx, relevance):
+        x, y, rstd = ctx.saved_tensors
+        u = quotient(relevance, y, ctx.stabilizer)
+        if ctx.name == "rms_norm":
+            if ctx.weight is not None:
+                u = u * ctx.weight
+            return x * u * rstd, None, None, None
+        if ctx.weight is not None:
+            u = u * ctx.weight.reshape(ctx.affine)
+        grouped = u.reshape(ctx.grouped)
+        share = (grouped - grouped.mean(-1, keepdim=True)).mul_(rstd.reshape(*rstd.shape[: len(ctx.grouped) - 1], 1))
+        return share.reshape(x.shape).mul_(x), None, None, None
 
 
 def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor:
@@ -469,9 +481,7 @@ class _Tracer(TorchFunctionMode):
             raise NotImplementedError(f"LRP treats {name} called as F.{name}; the model calls {_name(func)}")
         if _requires_grad(bound.get("weight")) or _requires_grad(bound.get("bias")):
             raise NotImplementedError(f"LRP cannot treat {name} with computed (input-dependent) weights")
-        x, linearized = bound["input"], _linearized_normalization(name, bound)
-        statistics = x.detach()
-        return _SumRule.apply(x, lambda t: linearized(t, statistics), self.stabilizer)
+        return _Normalization.apply(bound["input"], name, bound, self.stabilizer)
 
     def _scaling(self, entry: ops.OpEntry, args, kwargs):
         func = entry.func

@@ -98,9 +98,12 @@ class LinearLayer:
             return gradient
         return _CONV_INPUT[self._dims](tuple(input_shape), weight, s, **self.options)
 
-    def positive_weight(self) -> torch.Tensor:
-        """``weight^+``, the positive part of the weight."""
-        return self.weight.clamp(min=0)
+    def positive_part(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``weight^+`` as ``(w, scale)``: ``weight^+ = diag(scale) w``, ``scale`` None for the identity.
+
+        ``z`` is the layer's output, whose size tells a folded layer where a per-channel scale is cheaper.
+        """
+        return self.weight.clamp(min=0), None
 
     def bias_term(self, bias: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """``bias`` shaped to broadcast against an output ``z``."""
@@ -298,9 +301,16 @@ class AlphaBeta(Rule):
                 a_pos * layer.transpose(s, w_neg, a.shape) + a_neg * layer.transpose(s, w_pos, a.shape)
             )
         # With a >= 0 the inhibitory denominator w- a + b- is the output minus the excitatory one.
-        w_pos = layer.positive_weight() if self.beta == 0 else layer.weight.clamp(min=0)
-        excitation = layer.forward(a, w_pos, bias_pos)
-        share = layer.transpose(quotient(r, excitation, self.stabilizer), w_pos, a.shape)
+        w_pos, scale = layer.positive_part(z) if self.beta == 0 else (layer.weight.clamp(min=0), None)
+        if scale is None:
+            excitation = layer.forward(a, w_pos, bias_pos)
+            s = quotient(r, excitation, self.stabilizer)
+        else:  # w+ = diag(scale) w: the scale multiplies the outputs, on the way up and on the way down
+            scale = layer.bias_term(scale, z)
+            excitation = layer.forward(a, w_pos)
+            excitation = excitation * scale if bias_pos is None else torch.addcmul(layer.bias_term(bias_pos, z), excitation, scale)
+            s = quotient(r, excitation, self.stabilizer).mul_(scale)
+        share = layer.transpose(s, w_pos, a.shape)
         if self.alpha != 1:
             share = self.alpha * share
         if self.beta != 0:
