@@ -8,12 +8,11 @@ import numpy as np
 from matplotlib.font_manager import FontProperties
 
 from .arrays import color_limit, to_map, value_range
+from .layout import MAX_WIDTH, capped_size
 from .maps import heatmap, image, overlay
 
 KINDS = ("heatmap", "image", "overlay")
 SCALES = ("panel", "row", "figure")
-#: Widest grid in inches: shown at a page width of ~900 px, its text keeps about its nominal size.
-MAX_WIDTH = 10.0
 
 
 def _is_array(x) -> bool:
@@ -100,6 +99,7 @@ def grid(
     scale: str = "panel",
     colorbar: bool | None = None,
     max_width: float | None = MAX_WIDTH,
+    row_label_rotation: float = 90.0,
     **kwargs,
 ):
     """Draw maps in a labelled grid of axes without ticks.
@@ -142,6 +142,9 @@ def grid(
         The widest the figure may be, in inches: a wider ``figsize`` (given or from ``cell_size``)
         shrinks in proportion, so titles stay legible when the figure is shown at page width.
         ``None`` keeps the size as it is.
+    row_label_rotation : float
+        Angle of the row labels in degrees: 90 (vertical, the default) or 0 (horizontal, right of
+        the label against its row, for labels longer than a row is high).
     **kwargs
         Passed to :func:`heatmap` and :func:`overlay` (``cmap``, ``reduce``, ``percentile``,
         ``symmetric``, ...); ``rescale`` goes to :func:`image`.
@@ -181,11 +184,8 @@ def grid(
     if figsize is None:
         extra = (0.15 if titles is not None else 0.0) + (0.15 if notes is not None else 0.0)
         figsize = (cell_size * width, cell_size * nrows * (1.0 + extra))
-    if max_width is not None and figsize[0] > max_width:
-        # The cells shrink with the width; their titles and footnotes keep their size and room.
-        text_rows = nrows * ((titles is not None) + (notes is not None))
-        shrink = max_width / figsize[0]
-        figsize = (max_width, figsize[1] * shrink + 0.25 * text_rows * (1 - shrink))
+    # The cells shrink with the width; their titles and footnotes keep their size and room.
+    figsize = capped_size(figsize, max_width, text_rows=nrows * ((titles is not None) + (notes is not None)))
     rescale = kwargs.pop("rescale", False)  # the images' option; the rest is for the maps
     symmetric = kwargs.get("symmetric", True)
     colorbar = symmetric if colorbar is None else colorbar
@@ -229,8 +229,9 @@ def grid(
         if cells:
             fig.colorbar(cells[-1][1], ax=[ax for ax, _ in cells], shrink=min(1.0, 0.9 / nrows + 0.3), pad=0.02)
     if row_labels is not None:
+        horizontal = {"ha": "right", "va": "center"} if row_label_rotation == 0 else {}
         for ax, label in zip(axes[:, 0], row_labels):
-            ax.set_ylabel(label, fontsize="large")
+            ax.set_ylabel(label, fontsize="large", rotation=row_label_rotation, **horizontal)
     if col_labels is not None:
         for c, (ax, label) in enumerate(zip(axes[0], col_labels)):
             has_title = cell_titles is not None and c < len(cell_titles[0]) and cell_titles[0][c] is not None
