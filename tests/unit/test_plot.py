@@ -354,8 +354,13 @@ def test_subplots_passes_matplotlibs_arguments_and_returns_its_axes():
 
 def test_grid_row_labels_can_be_horizontal():
     maps = torch.randn(2, 3, 8, 8)
-    vertical = plot.grid(maps, row_labels=["a long label", "b"], colorbar=False)
+    vertical = plot.grid(maps, row_labels=["a long label", "b"], colorbar=False, row_label_rotation=90)
     assert vertical.axes[0].yaxis.label.get_rotation() == 90
+    # by default: upright where the labels fit in a row's height, else horizontal
+    assert plot.grid(maps, row_labels=["input", "b"], colorbar=False).axes[0].yaxis.label.get_rotation() == 90
+    assert plot.grid(maps, row_labels=["a much longer label", "b"], colorbar=False).axes[0].yaxis.label.get_rotation() == 0
+    tall = plot.grid(maps, row_labels=["a much longer label", "b"], colorbar=False, figsize=(6, 8))
+    assert tall.axes[0].yaxis.label.get_rotation() == 90
     fig = plot.grid(maps, row_labels=["a long label", "b"], colorbar=False, row_label_rotation=0)
     label = fig.axes[0].yaxis.label
     assert label.get_text() == "a long label" and label.get_rotation() == 0 and label.get_ha() == "right"
