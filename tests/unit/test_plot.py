@@ -195,7 +195,7 @@ def test_correlation_matrix_annotations():
     std = np.array([[0.0, 0.051], [0.051, 0.0]])
     ax = plot.correlation_matrix(matrix, ["IG", "LRP"], std=std, ax=_ax())
     texts = [t.get_text() for t in ax.texts]
-    assert texts == ["1.00 ± 0.00", "0.83 ± 0.05", "0.83 ± 0.05", "1.00 ± 0.00"]
+    assert texts == ["1.00\n± 0.00", "0.83\n± 0.05", "0.83\n± 0.05", "1.00\n± 0.00"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["IG", "LRP"]
     plain = plot.correlation_matrix(matrix.numpy(), ["IG", "LRP"], ax=_ax())
     assert [t.get_text() for t in plain.texts] == ["1.00", "0.83", "0.83", "1.00"]
