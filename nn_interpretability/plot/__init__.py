@@ -6,6 +6,7 @@ so it works headless (Agg) and inline in notebooks alike.
 from .arrays import color_limit, to_image, to_map, to_numpy
 from .calibration import reliability_diagram
 from .grids import grid
+from .layout import figure, subplots
 from .maps import heatmap, image, overlay
 from .stats import correlation_matrix, scatter
 from .tables import Table, table
@@ -15,6 +16,7 @@ __all__ = [
     "Table",
     "color_limit",
     "correlation_matrix",
+    "figure",
     "grid",
     "heatmap",
     "image",
@@ -23,6 +25,7 @@ __all__ = [
     "reliability_diagram",
     "scatter",
     "series_lines",
+    "subplots",
     "table",
     "to_image",
     "to_map",

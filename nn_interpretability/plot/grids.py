@@ -6,14 +6,14 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.font_manager import FontProperties
+from matplotlib.textpath import TextToPath
 
 from .arrays import color_limit, to_map, value_range
+from .layout import MAX_WIDTH, capped_size
 from .maps import heatmap, image, overlay
 
 KINDS = ("heatmap", "image", "overlay")
 SCALES = ("panel", "row", "figure")
-#: Widest grid in inches: shown at a page width of ~900 px, its text keeps about its nominal size.
-MAX_WIDTH = 10.0
 
 
 def _is_array(x) -> bool:
@@ -58,6 +58,16 @@ def _cells_like(values, rows: list[list], name: str, per_row: bool) -> list[list
     raise ValueError(f"{name}: got {len(flat)} values, expected {expected}")
 
 
+ROW_LABEL_SIZE = "large"
+
+
+def _longest_line(labels, size) -> float:
+    """Width in inches of the longest line of ``labels`` set in the font size ``size``."""
+    prop = FontProperties(size=size)
+    lines = [line for label in labels for line in str(label).split("\n")]
+    return max(TextToPath().get_text_width_height_descent(line, prop, ismath=False)[0] for line in lines) / 72
+
+
 def _label_column(ax, label: str, has_title: bool) -> None:
     # An annotation above the axes keeps the per-cell title free; it is lifted
     # over that title when there is one.
@@ -100,6 +110,7 @@ def grid(
     scale: str = "panel",
     colorbar: bool | None = None,
     max_width: float | None = MAX_WIDTH,
+    row_label_rotation: float | None = None,
     **kwargs,
 ):
     """Draw maps in a labelled grid of axes without ticks.
@@ -142,6 +153,10 @@ def grid(
         The widest the figure may be, in inches: a wider ``figsize`` (given or from ``cell_size``)
         shrinks in proportion, so titles stay legible when the figure is shown at page width.
         ``None`` keeps the size as it is.
+    row_label_rotation : float, optional
+        Angle of the row labels in degrees: 90 (vertical) or 0 (horizontal, the label's right end
+        against its row). By default vertical where every label fits in the height of a row, else
+        horizontal, so that long labels of short rows do not run into each other.
     **kwargs
         Passed to :func:`heatmap` and :func:`overlay` (``cmap``, ``reduce``, ``percentile``,
         ``symmetric``, ...); ``rescale`` goes to :func:`image`.
@@ -181,11 +196,8 @@ def grid(
     if figsize is None:
         extra = (0.15 if titles is not None else 0.0) + (0.15 if notes is not None else 0.0)
         figsize = (cell_size * width, cell_size * nrows * (1.0 + extra))
-    if max_width is not None and figsize[0] > max_width:
-        # The cells shrink with the width; their titles and footnotes keep their size and room.
-        text_rows = nrows * ((titles is not None) + (notes is not None))
-        shrink = max_width / figsize[0]
-        figsize = (max_width, figsize[1] * shrink + 0.25 * text_rows * (1 - shrink))
+    # The cells shrink with the width; their titles and footnotes keep their size and room.
+    figsize = capped_size(figsize, max_width, text_rows=nrows * ((titles is not None) + (notes is not None)))
     rescale = kwargs.pop("rescale", False)  # the images' option; the rest is for the maps
     symmetric = kwargs.get("symmetric", True)
     colorbar = symmetric if colorbar is None else colorbar
@@ -229,8 +241,12 @@ def grid(
         if cells:
             fig.colorbar(cells[-1][1], ax=[ax for ax, _ in cells], shrink=min(1.0, 0.9 / nrows + 0.3), pad=0.02)
     if row_labels is not None:
+        if row_label_rotation is None:
+            row_height = figsize[1] / nrows - 0.25 * ((titles is not None) + (notes is not None))
+            row_label_rotation = 90 if _longest_line(row_labels, ROW_LABEL_SIZE) <= 0.9 * row_height else 0
+        horizontal = {"ha": "right", "va": "center"} if row_label_rotation == 0 else {}
         for ax, label in zip(axes[:, 0], row_labels):
-            ax.set_ylabel(label, fontsize="large")
+            ax.set_ylabel(label, fontsize=ROW_LABEL_SIZE, rotation=row_label_rotation, **horizontal)
     if col_labels is not None:
         for c, (ax, label) in enumerate(zip(axes[0], col_labels)):
             has_title = cell_titles is not None and c < len(cell_titles[0]) and cell_titles[0][c] is not None

@@ -77,7 +77,7 @@ def correlation_matrix(
     fmt: str = ".2f",
     title: str | None = None,
 ):
-    """Annotated heatmap of a correlation matrix, cells reading "0.83 ± 0.05" when ``std`` is given.
+    """Annotated heatmap of a correlation matrix, cells reading "0.83" over "± 0.05" when ``std`` is given.
 
     Parameters
     ----------
@@ -114,7 +114,7 @@ def correlation_matrix(
         s = to_numpy(std)
         if s.shape != m.shape:
             raise ValueError(f"std has shape {s.shape}, matrix {m.shape}")
-        annot = np.vectorize(lambda v, e: f"{v:{fmt}} ± {e:{fmt}}")(m, s)
+        annot = np.vectorize(lambda v, e: f"{v:{fmt}}\n± {e:{fmt}}")(m, s)  # two lines: narrow cells stay legible
     sns.heatmap(
         m,
         annot=annot,

@@ -5,15 +5,23 @@ import html
 from collections.abc import Mapping, Sequence
 
 
-def _text(value) -> str:
+def _is_list(value) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str)
+
+
+def _text(value, inner: bool = False) -> str:
     if hasattr(value, "item") and getattr(value, "ndim", 1) == 0:
         value = value.item()
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.4g}"
-    if isinstance(value, Sequence) and not isinstance(value, str):
-        return ", ".join(_text(v) for v in value)
+    if isinstance(value, Mapping):
+        listed = ", ".join(f"{k}: {_text(v, inner=True)}" for k, v in value.items())
+        return f"{{{listed}}}" if inner else listed
+    if _is_list(value):
+        listed = ", ".join(_text(v, inner=True) for v in value)
+        return f"({listed})" if inner else listed
     return str(value)
 
 
@@ -31,16 +39,25 @@ def _flatten(mapping: Mapping, prefix: str = "") -> dict[str, object]:
 class Table:
     """A mapping of results shown as a table: HTML in notebooks, aligned text by ``str``.
 
-    A mapping of mappings (``{row: {column: value}}``) is a matrix with one row per key; any other
-    mapping is two columns, the name and the value. Deeper levels are joined into column names
-    (``"before · NLL"``); sequences are listed, floats shown with four significant digits.
+    A mapping of mappings (``{row: {column: value}}``) is a matrix with one row per key (with
+    ``transpose``, one column per key); any other mapping is two columns, the name and the value.
+    Deeper levels are joined into column names (``"before · NLL"``); sequences are listed, the
+    nested ones in parentheses (``"(12.1, 11.8), (9.5, 9.7)"``), mappings inside sequences in
+    braces, floats shown with four significant digits.
     """
 
-    def __init__(self, results: Mapping, header: tuple[str, str] = ("", "value")):
+    def __init__(self, results: Mapping, header: tuple[str, str] = ("", "value"), transpose: bool = False):
         if not isinstance(results, Mapping) or not results:
             raise ValueError(f"a table needs a non-empty mapping, got {type(results).__name__}")
+        matrix = all(isinstance(v, Mapping) for v in results.values())
+        if transpose and not matrix:
+            raise ValueError("transpose needs a mapping of mappings ({column: {row: value}})")
         self.results = results
-        if all(isinstance(v, Mapping) for v in results.values()):
+        if transpose:
+            rows = {str(k): _flatten(v) for k, v in results.items()}
+            names = dict.fromkeys(r for column in rows.values() for r in column)
+            results = {name: {column: values[name] for column, values in rows.items() if name in values} for name in names}
+        if matrix:
             rows = {str(k): _flatten(v) for k, v in results.items()}
             self.columns = [header[0], *dict.fromkeys(c for row in rows.values() for c in row)]
             self.cells = [[name, *(_text(row[c]) if c in row else "" for c in self.columns[1:])] for name, row in rows.items()]
@@ -65,6 +82,17 @@ class Table:
     __repr__ = __str__
 
 
-def table(results: Mapping, header: tuple[str, str] = ("", "value")) -> Table:
-    """Show a mapping of results (a notebook's summary) as a table; see :class:`Table`."""
-    return Table(results, header)
+def table(results: Mapping, header: tuple[str, str] = ("", "value"), transpose: bool = False) -> Table:
+    """Show a mapping of results (a notebook's summary) as a table; see :class:`Table`.
+
+    Parameters
+    ----------
+    results : mapping
+        ``{name: value}`` (two columns) or ``{row: {column: value}}`` (a matrix).
+    header : tuple of str
+        The heading of the name column and, for two columns, of the value column.
+    transpose : bool
+        For a matrix: one column per outer key and one row per inner key, for a few results with
+        many quantities each (``{layer: {quantity: value}}``).
+    """
+    return Table(results, header, transpose)

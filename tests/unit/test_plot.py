@@ -195,7 +195,7 @@ def test_correlation_matrix_annotations():
     std = np.array([[0.0, 0.051], [0.051, 0.0]])
     ax = plot.correlation_matrix(matrix, ["IG", "LRP"], std=std, ax=_ax())
     texts = [t.get_text() for t in ax.texts]
-    assert texts == ["1.00 ± 0.00", "0.83 ± 0.05", "0.83 ± 0.05", "1.00 ± 0.00"]
+    assert texts == ["1.00\n± 0.00", "0.83\n± 0.05", "0.83\n± 0.05", "1.00\n± 0.00"]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["IG", "LRP"]
     plain = plot.correlation_matrix(matrix.numpy(), ["IG", "LRP"], ax=_ax())
     assert [t.get_text() for t in plain.texts] == ["1.00", "0.83", "0.83", "1.00"]
@@ -323,3 +323,48 @@ def test_grid_footnotes_under_cells_and_width_cap():
     np.testing.assert_allclose(plot.grid(torch.randn(1, 11, 8, 8), max_width=None).get_size_inches(), [11 * 1.8, 1.8])
     with pytest.raises(ValueError, match="scale"):
         plot.grid(rows, kind=kinds, scale="column")
+
+
+@pytest.mark.parametrize("maker", ["subplots", "figure"])
+def test_wide_figures_are_capped_at_the_grid_width_keeping_their_aspect(maker):
+    make = getattr(plot, maker)
+    shape = {"subplots": dict(nrows=1, ncols=3)}.get(maker, {})
+    fig = make(figsize=(15, 5), **shape)
+    fig = fig[0] if isinstance(fig, tuple) else fig
+    np.testing.assert_allclose(fig.get_size_inches(), [plot.grids.MAX_WIDTH, 5 * plot.grids.MAX_WIDTH / 15])
+    narrow = make(figsize=(6.5, 5.5), **shape)
+    np.testing.assert_allclose((narrow[0] if isinstance(narrow, tuple) else narrow).get_size_inches(), [6.5, 5.5])
+    kept = make(figsize=(15, 5), max_width=None, **shape)
+    np.testing.assert_allclose((kept[0] if isinstance(kept, tuple) else kept).get_size_inches(), [15, 5])
+    with pytest.raises(ValueError, match="figsize must be two positive numbers"):
+        make(figsize=(0, 5), **shape)
+
+
+def test_subplots_passes_matplotlibs_arguments_and_returns_its_axes():
+    fig, axes = plot.subplots(2, 3, figsize=(13, 5), sharey=True, gridspec_kw={"width_ratios": [1, 2, 1]}, layout="constrained")
+    assert axes.shape == (2, 3) and fig.get_layout_engine() is not None
+    assert axes[0, 0].get_shared_y_axes().joined(axes[0, 0], axes[1, 2])
+    fig.canvas.draw()
+    widths = [ax.get_position().width for ax in axes[0]]
+    assert widths[1] > 1.5 * widths[0]
+    _, ax = plot.subplots(figsize=(6.5, 5.5))
+    assert not isinstance(ax, np.ndarray)
+    np.testing.assert_allclose(plot.subplots()[0].get_size_inches(), plt.rcParams["figure.figsize"])
+
+
+def test_grid_row_labels_can_be_horizontal():
+    maps = torch.randn(2, 3, 8, 8)
+    vertical = plot.grid(maps, row_labels=["a long label", "b"], colorbar=False, row_label_rotation=90)
+    assert vertical.axes[0].yaxis.label.get_rotation() == 90
+    # by default: upright where the labels fit in a row's height, else horizontal
+    assert plot.grid(maps, row_labels=["input", "b"], colorbar=False).axes[0].yaxis.label.get_rotation() == 90
+    assert plot.grid(maps, row_labels=["a much longer label", "b"], colorbar=False).axes[0].yaxis.label.get_rotation() == 0
+    tall = plot.grid(maps, row_labels=["a much longer label", "b"], colorbar=False, figsize=(6, 8))
+    assert tall.axes[0].yaxis.label.get_rotation() == 90
+    fig = plot.grid(maps, row_labels=["a long label", "b"], colorbar=False, row_label_rotation=0)
+    label = fig.axes[0].yaxis.label
+    assert label.get_text() == "a long label" and label.get_rotation() == 0 and label.get_ha() == "right"
+    fig.canvas.draw()
+    # the horizontal label ends left of its row's axes
+    renderer = fig.canvas.get_renderer()
+    assert label.get_window_extent(renderer).x1 <= fig.axes[0].get_window_extent(renderer).x0

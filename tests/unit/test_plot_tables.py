@@ -56,3 +56,32 @@ def test_summary_table_two_columns_and_matrix():
     assert str(matrix).splitlines()[1].split() == ["clean", "1.36", "0.0445"]
     with pytest.raises(ValueError, match="non-empty mapping"):
         plot.table([1, 2])
+
+
+def test_nested_sequences_and_mappings_inside_cells_keep_their_grouping():
+    from nn_interpretability import plot
+
+    summary = {
+        "logit (model, surrogate)": [[12.125, 11.75], [9.5, 9.25]],
+        "shape": (2, 1, 28, 28),
+        "most alike": [("a / b", 0.91), ("c / d", 0.875)],
+        "counts": [{"3": 40}, {"5": 2}],
+    }
+    assert plot.table(summary).cells == [
+        ["logit (model, surrogate)", "(12.12, 11.75), (9.5, 9.25)"],
+        ["shape", "2, 1, 28, 28"],
+        ["most alike", "(a / b, 0.91), (c / d, 0.875)"],
+        ["counts", "{3: 40}, {5: 2}"],
+    ]
+
+
+def test_transposed_matrix_has_one_column_per_outer_key():
+    from nn_interpretability import plot
+
+    per_layer = {"conv": {"ρ": 0.5, "top": [3, 1], "fit": {"a": 1}}, "dense": {"ρ": 0.25, "top": [7, 2], "extra": True}}
+    table = plot.table(per_layer, header=("quantity", ""), transpose=True)
+    assert table.columns == ["quantity", "conv", "dense"]
+    assert table.cells == [["ρ", "0.5", "0.25"], ["top", "3, 1", "7, 2"], ["fit · a", "1", ""], ["extra", "", "yes"]]
+    assert plot.table(per_layer).columns[0] == "" and [row[0] for row in plot.table(per_layer).cells] == ["conv", "dense"]
+    with pytest.raises(ValueError, match="transpose needs a mapping of mappings"):
+        plot.table({"a": 1, "b": {"c": 2}}, transpose=True)
