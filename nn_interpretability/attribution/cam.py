@@ -519,16 +519,26 @@ class ScoreCAM(_PerturbationCAM):
                 f"spatial dimensions as the input {tuple(x.shape)}"
             )
         mode = {1: "linear", 2: "bilinear", 3: "trilinear"}[activations.dim() - 2]
-        masks = F.interpolate(activations, size=tuple(x.shape[2:]), mode=mode, align_corners=True)
-        flat = masks.flatten(2)
-        low = flat.amin(2).view(*masks.shape[:2], *(1,) * (masks.dim() - 2))
-        high = flat.amax(2).view_as(low)
-        masks = (masks - low) / (high - low + 1e-8)
+
+        def masks(sample, channel):
+            """The normalised masks ``H^k`` ``(R, 1, ...)`` of these (sample, channel) rows, made per pass."""
+            up = F.interpolate(activations[sample, channel].unsqueeze(1), size=tuple(x.shape[2:]), mode=mode, align_corners=True)
+            flat = up.flatten(1)
+            low = flat.amin(1).view(-1, *(1,) * (up.dim() - 1))
+            return (up - low) / (flat.amax(1).view_as(low) - low + 1e-8)
+
         k = activations.shape[1]
         scores = torch.empty(k * run.n, dtype=context.scores.dtype, device=x.device)
-        # A channel constant over the input (a dead ReLU channel) has the mask 0: its masked input is
-        # black, the same for every such channel of a sample, so one forward per sample scores them all.
-        constant = (high == low).flatten(1)  # (N, K)
+        # A channel constant over the input (a dead or saturated ReLU channel) has the mask 0: its masked input
+        # is black, the same for every such channel of a sample, so one forward per sample scores them all, and
+        # its mask is never made. A map of zeros upsamples to zeros; another constant may come out of the
+        # interpolation a rounding error off constant (its mask is then not 0), so those are checked upsampled.
+        small = activations.flatten(2)
+        constant = small.amax(2) == small.amin(2)  # (N, K)
+        sample, channel = (constant & (small[..., 0] != 0)).nonzero().unbind(1)
+        if len(sample):
+            up = F.interpolate(activations[sample, channel].unsqueeze(1), size=tuple(x.shape[2:]), mode=mode, align_corners=True)
+            constant[sample, channel] = up.flatten(1).amax(1) == up.flatten(1).amin(1)
         constant_rows = constant.T.flatten()
         rows = torch.arange(k * run.n, device=x.device)
         with torch.no_grad():
@@ -536,13 +546,12 @@ class ScoreCAM(_PerturbationCAM):
             if len(blank):
                 first = constant[blank].to(torch.uint8).argmax(1)
                 black = torch.empty(run.n, dtype=scores.dtype, device=x.device)
-                black[blank] = run.select(run.forward(x[blank] * masks[blank, first].unsqueeze(1), blank), blank)
+                black[blank] = run.select(run.forward(x[blank] * masks(blank, first), blank), blank)
                 scores[constant_rows] = black[rows[constant_rows] % run.n]
             for channel, sample in progress(
                 self._copies(context, rows[~constant_rows], x[0].numel()), "Score-CAM", context.show_progress
             ):
-                masked = x[sample] * masks[sample, channel].unsqueeze(1)
-                scores[channel * run.n + sample] = run.select(run.forward(masked, sample), sample)
+                scores[channel * run.n + sample] = run.select(run.forward(x[sample] * masks(sample, channel), sample), sample)
         return scores.view(k, run.n).T.softmax(1)
 
 

@@ -74,6 +74,21 @@ def spread(values: torch.Tensor, masks, xs) -> list[torch.Tensor]:
     return maps
 
 
+def unchanged_features(xs, baselines, masks, count: int) -> torch.Tensor:
+    """Whether each feature of each sample equals its baseline ``(N, K)``: switching it leaves the input as it was.
+
+    Equal means bit for bit in floating point (``0.0`` and ``-0.0`` differ), so a composed input with the
+    feature switched is the same tensor as without, and the model's score on it the same. A feature with no
+    element counts as unchanged.
+    """
+    n = xs[0].shape[0]
+    changed = torch.zeros(n, count, dtype=torch.long, device=xs[0].device)
+    for x, b, mask in zip(xs, baselines, masks):
+        differs = (x != b) | (x.signbit() != b.signbit()) if x.is_floating_point() else x != b
+        changed.scatter_add_(1, mask.expand_as(x).flatten(1), differs.flatten(1).to(changed.dtype))
+    return changed == 0
+
+
 def _format_mask_argument(feature_mask, run: Run):
     """A single mask for a tuple of one input is that input's mask (Captum accepts both)."""
     if run.multiple and isinstance(feature_mask, torch.Tensor) and len(run.inputs_tuple) == 1:
@@ -92,7 +107,8 @@ class FeatureAblation(Attribution):
     The perturbation counterpart of occlusion with arbitrary groups (Captum's ``FeatureAblation``; Zeiler &
     Fergus 2014 for the idea): for every feature ``k`` of ``feature_mask``, ``φ_k = f(x) − f(x with group k
     replaced by the baseline)``, credited to every element of the group. With one feature covering the whole
-    input, the map is ``f(x) − f(baseline)`` everywhere. Many ablated copies run in one forward pass. A
+    input, the map is ``f(x) − f(baseline)`` everywhere. Many ablated copies run in one forward pass; a
+    feature equal to its baseline in a sample has the drop 0 there without one (:func:`unchanged_features`). A
     feature index groups elements across the inputs of a tuple (Captum 0.9's convention).
     """
 
@@ -122,8 +138,8 @@ class FeatureAblation(Attribution):
             Feature index of every element, broadcastable to a sample (``(1, 1, H, W)`` groups the channels of
             a pixel) or one mask per sample ``(N, ...)``; ``None``: every element is its own feature.
         perturbations_per_eval : int, optional
-            Features ablated per forward pass (each for the whole batch); ``None`` keeps a pass at about
-            :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements.
+            A forward pass holds ``perturbations_per_eval × N`` ablated inputs (of any features and samples);
+            ``None`` keeps a pass at about :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements.
         show_progress : bool, optional
             A progress bar over the forward passes; ``None`` shows it in a terminal or notebook only.
         """
@@ -133,15 +149,17 @@ class FeatureAblation(Attribution):
         baselines = broadcast_baselines_each(baselines, xs)
         per_pass = _copies_per_pass(xs, perturbations_per_eval, n)
         features = torch.arange(count, device=device)
+        # Ablating a feature that already equals its baseline leaves the input as it is: its drop is 0
+        # without a forward. The others run feature-major (row: feature k, sample i), per_pass N rows a pass.
+        ablated, sample = (~unchanged_features(xs, baselines, masks, count)).T.nonzero().unbind(1)
         with torch.no_grad():
             clean = run.select(run.forward(run.like(xs)))
             drops = torch.zeros(n, count, dtype=compute_dtype(clean.dtype), device=device)
-            for block in progress(chunks(count, per_pass), "feature ablation", show_progress):
-                k = len(block)
-                sample = torch.arange(k * n, device=device) % n
-                keep = features != features[block.start : block.stop].repeat_interleave(n)[:, None]
-                scores = run.select(run.forward(run.like(compose(xs, baselines, masks, keep, sample))))
-                drops[:, block.start : block.stop] = (clean.repeat(k) - scores).view(k, n).T.to(drops.dtype)
+            for block in progress(chunks(len(ablated), per_pass * n), "feature ablation", show_progress):
+                k, i = ablated[block.start : block.stop], sample[block.start : block.stop]
+                keep = features != k[:, None]
+                scores = run.select(run.forward(run.like(compose(xs, baselines, masks, keep, i)), i), i)
+                drops[i, k] = (clean[i] - scores).to(drops.dtype)
         return run.like(spread(drops, masks, xs))
 
 
@@ -155,6 +173,10 @@ class ShapleyValueSampling(Attribution):
     input one by one, and each is credited its marginal contribution. Per ordering the contributions add up
     to ``f(x) − f(baseline)`` exactly. Features (indices of ``feature_mask``) are shared across the inputs
     of a tuple. The orderings are Captum's draws (``torch.randperm``) from a generator seeded by ``seed``.
+    A feature equal to its baseline in a sample (blank background against a zero baseline) leaves that
+    sample's input unchanged when switched on: its contribution is exactly 0 and the step costs no forward
+    (:func:`unchanged_features`), nor does the step that switches on the last changing feature (its input
+    is the input itself).
 
     Parameters
     ----------
@@ -201,8 +223,8 @@ class ShapleyValueSampling(Attribution):
             Orderings ``(P, K)`` of the ``K`` features to use instead of the random ones (all ``K!`` give
             the exact Shapley values).
         perturbations_per_eval : int, optional
-            Steps per forward pass (each for the whole batch), taken across orderings; ``None`` keeps a pass at
-            about :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements and
+            A forward pass holds ``perturbations_per_eval × N`` steps (of any orderings and samples); ``None``
+            keeps a pass at about :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements and
             :data:`~nn_interpretability.core.batching.CPU_ROWS` rows on a CPU.
         show_progress : bool, optional
             A progress bar over the forward passes; ``None`` shows it in a terminal or notebook only.
@@ -222,26 +244,32 @@ class ShapleyValueSampling(Attribution):
         permutations = permutations.to(device)
         orderings = len(permutations)
         per_pass = _copies_per_pass(xs, perturbations_per_eval, n)
-        # Step j of ordering p (j = 0 .. K − 2) switches on the features ranked <= j; the last step of every
-        # ordering is the input itself, whose score the target's forward gives. Steps of all orderings share
-        # the passes: step t = p (K − 1) + j, its sample i at row t N + i.
+        # Step j of ordering p switches on the features ranked <= j. Only the features that differ from their
+        # baseline change the input: after step j sample i's input is its state `state[i, p, j]`, the number
+        # of such features on, from 0 (the baseline) to `changing[i]` (the input itself). The forwards of
+        # the target and of the baselines score those two; a forward scores each state in between, at the
+        # step that reaches it. All orderings' steps share the passes, ordering-major (p, j, i).
+        changes = ~unchanged_features(xs, baselines, masks, count)
+        changing = changes.sum(1)
+        switched = changes[:, permutations]  # (N, P, K): step j of ordering p switches on a changing feature
+        state = switched.cumsum(2)
+        needed = switched & (state < changing[:, None, None])
+        ordering, step, sample = needed.permute(1, 2, 0).nonzero().unbind(1)
         ranks = torch.empty_like(permutations).scatter_(1, permutations, torch.arange(count, device=device).expand_as(permutations))
-        steps = orderings * (count - 1)
         with torch.no_grad():
             full = run.select(run.forward(run.like(xs)))
             start = run.select(run.forward(run.like(baselines)))  # the target was chosen on the inputs
-            scores = torch.empty(steps * n, dtype=full.dtype, device=device)
-            for block in progress(chunks(steps, per_pass), "shapley value sampling", show_progress):
-                t = torch.arange(block.start, block.stop, device=device)
-                keep = (ranks[t // (count - 1)] <= (t % (count - 1))[:, None]).repeat_interleave(n, 0)
-                sample = torch.arange(len(block) * n, device=device) % n
-                rows = slice(block.start * n, block.stop * n)
-                scores[rows] = run.select(run.forward(run.like(compose(xs, baselines, masks, keep, sample))))
-        path = torch.cat([start.expand(orderings, 1, n), scores.view(orderings, count - 1, n), full.expand(orderings, 1, n)], 1)
+            table = start.view(n, 1, 1).repeat(1, orderings, count + 1)  # score of each state, per ordering
+            table.scatter_(2, changing.view(n, 1, 1).expand(n, orderings, 1), full.view(n, 1, 1).expand(n, orderings, 1))
+            for block in progress(chunks(len(sample), per_pass * n), "shapley value sampling", show_progress):
+                i, p, j = (v[block.start : block.stop] for v in (sample, ordering, step))
+                keep = ranks[p] <= j[:, None]
+                table[i, p, state[i, p, j]] = run.select(run.forward(run.like(compose(xs, baselines, masks, keep, i)), i), i)
+        path = torch.cat([start.view(n, 1, 1).expand(n, orderings, 1), table.gather(2, state)], 2)
         dtype = compute_dtype(full.dtype)
-        marginal = (path[:, 1:] - path[:, :-1]).to(dtype)  # (P, K, N): the contribution of feature order[p, j]
+        marginal = (path[:, :, 1:] - path[:, :, :-1]).to(dtype)  # (N, P, K): the contribution of feature order[p, j]
         totals = torch.zeros(n, count, dtype=dtype, device=device)
-        totals.index_add_(1, permutations.flatten(), marginal.permute(2, 0, 1).reshape(n, -1))
+        totals.index_add_(1, permutations.flatten(), marginal.reshape(n, -1))
         return run.like(spread(totals / orderings, masks, xs))
 
     def __repr__(self) -> str:

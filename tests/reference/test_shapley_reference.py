@@ -65,6 +65,27 @@ def test_shapley_value_sampling_matches_captum_on_a_dense_net_with_per_element_f
     assert_float32_close(ours, ShapleyValueSampling(model).attribute(x, target=2, n_samples=20))
 
 
+def digits_with_blank_cells(n=3):
+    """Noise with a different set of the 16 cells of MASK blank (0, the baseline) in each sample."""
+    x = mnist_like_batch(n, seed=2)
+    blank = torch.rand(n, 16, generator=torch.Generator().manual_seed(3)) < 0.5
+    return torch.where(blank.gather(1, MASK.flatten(1).expand(n, -1)).view_as(x), 0.0, x)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_skipping_blank_cells_matches_captum(arch):
+    # A cell equal to its baseline changes no input when switched: ours skips those forwards, Captum runs them.
+    model, x = ARCHITECTURES[arch](seed=1), digits_with_blank_cells()
+    per_sample = torch.stack([MASK[0], MASK[0].transpose(-1, -2).contiguous(), MASK[0]])
+    ours = nni.ShapleyValueSampling(model, n_samples=4, seed=2).attribute(x, target=TARGETS, feature_mask=per_sample, perturbations_per_eval=5)
+    torch.manual_seed(2)
+    theirs = ShapleyValueSampling(model).attribute(x, target=TARGETS, feature_mask=per_sample, n_samples=4, perturbations_per_eval=5)
+    assert_float32_close(ours, theirs)
+    ours = nni.FeatureAblation(model).attribute(x, target=TARGETS, feature_mask=per_sample, perturbations_per_eval=5)
+    theirs = FeatureAblation(model).attribute(x, target=TARGETS, feature_mask=per_sample, perturbations_per_eval=5)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-12)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 def test_kernel_shap_matches_captum_sample_by_sample(arch):
     model, x = ARCHITECTURES[arch](seed=1), mnist_like_batch(3, seed=1)

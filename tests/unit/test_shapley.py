@@ -75,6 +75,47 @@ def test_shapley_sampling_fills_passes_across_orderings_and_reuses_the_input_sco
     torch.testing.assert_close(one, (score(model, x, 0) - score(model, torch.zeros_like(x), 0))[:, None].expand_as(x))
 
 
+def sampled_shapley_without_skipping(model, x, b, permutations, target):
+    """Shapley sampling spelled out: every step of every ordering scored, unchanged inputs included."""
+    phi = torch.zeros_like(x)
+    for order in permutations:
+        on = torch.zeros_like(x, dtype=torch.bool)
+        previous = score(model, b, target)
+        for feature in order:
+            on[:, feature] = True
+            current = score(model, torch.where(on, x, b), target)
+            phi[:, feature] += current - previous
+            previous = current
+    return phi / len(permutations)
+
+
+def test_features_equal_to_their_baseline_cost_no_forward_and_change_nothing():
+    model = Counted(dense())
+    x = inputs(2)
+    x[0, 1], x[1, 3], x[1, 4] = 0.2, 0.2, 0.2  # the baseline
+    permutations = torch.stack([torch.randperm(5, generator=torch.Generator().manual_seed(s)) for s in range(3)])
+    maps = nni.ShapleyValueSampling(model).attribute(x, target=1, baselines=0.2, permutations=permutations, perturbations_per_eval=4)
+    # Per ordering, sample 0 changes 4 features and sample 1 3: 3 + 2 states between baseline and input.
+    assert model.passes == [2, 2, 8, 7]
+    torch.testing.assert_close(maps, sampled_shapley_without_skipping(model, x, torch.full_like(x, 0.2), permutations, 1))
+    assert maps[0, 1] == 0 and maps[1, 3] == 0 and maps[1, 4] == 0
+    model.passes.clear()
+    ablation = nni.FeatureAblation(model).attribute(x, target=1, baselines=0.2, perturbations_per_eval=2)
+    assert model.passes == [2, 4, 3]  # 7 of the 10 (feature, sample) ablations change the input
+    for j in range(5):
+        ablated = x.clone()
+        ablated[:, j] = 0.2
+        torch.testing.assert_close(ablation[:, j], score(model, x, 1) - score(model, ablated, 1))
+
+
+def test_negative_zero_is_not_the_baseline_zero():
+    model = Counted(dense())
+    x = inputs(1)
+    x[0, 2] = -0.0
+    nni.FeatureAblation(model).attribute(x, target=0)
+    assert model.passes == [1, 5]
+
+
 def test_shapley_sampling_seed_chunking_and_batch_items():
     model, x = ARCHITECTURES["nested_functional"](seed=0), mnist_like_batch(2)
     method = nni.ShapleyValueSampling(model, n_samples=2, seed=5)
