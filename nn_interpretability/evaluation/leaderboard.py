@@ -227,8 +227,8 @@ class Leaderboard:
     sort_by : str
         The metric the rows are sorted by.
     settings : dict
-        How the table was made: profile, number of samples, the samples the metrics that run the method
-        score (``explainer_samples``), seed, confidence, bootstrap resamples.
+        How the table was made: profile, number of inputs ``n``, the number each metric scored
+        (``samples``: the first ones), seed, confidence, bootstrap resamples.
     """
 
     rows: list[dict]
@@ -239,6 +239,20 @@ class Leaderboard:
     better: dict[str, str]
     sort_by: str
     settings: dict = field(default_factory=dict)
+
+    def cells(self, metrics: Sequence[str] | None = None, digits: int = 3) -> dict[str, dict[str, str]]:
+        """``{method: {"<metric> (↑ or ↓)": "mean [low, high]"}}`` in the rows' order, for a table (``nni.plot.table``)."""
+        metrics = list(self.better) if metrics is None else list(metrics)
+        unknown = [m for m in metrics if m not in self.better]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; the board has {list(self.better)}")
+        return {
+            row["method"]: {
+                f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})": f"{row[m]:.{digits}f} [{row[m + ' low']:.{digits}f}, {row[m + ' high']:.{digits}f}]"
+                for m in metrics
+            }
+            for row in self.rows
+        }
 
     def to_markdown(self, digits: int = 3) -> str:
         """The table as Markdown: ``mean [low, high]`` per metric, then the skipped and failed methods."""
@@ -267,7 +281,7 @@ def leaderboard(
     methods: Sequence[str] | None = None,
     baselines: Sequence[str] = BASELINES,
     profile: str = "fast",
-    explainer_samples: int | None = None,
+    samples: Mapping[str, int] | None = None,
     sort_by: str | None = None,
     confidence: float = 0.95,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -307,9 +321,9 @@ def leaderboard(
         Maps without information scored as rows too (:func:`baseline_map`).
     profile : {"fast", "full"}
         The methods' sample and step counts (:func:`method_settings`).
-    explainer_samples : int, optional
-        The metrics that run the method score the first ``explainer_samples`` inputs only (they explain
-        each many times); default all.
+    samples : mapping of str to int, optional
+        ``{metric: k}``: the metric scores the first ``k`` inputs only (for the expensive ones: those that
+        run the method explain each input many times); the others score all.
     sort_by : str, optional
         The metric the rows are sorted by (default the first), best first.
     confidence, n_resamples, seed
@@ -331,9 +345,10 @@ def leaderboard(
     if sort_by not in metrics:
         raise ValueError(f"sort_by must be one of the metrics {list(metrics)}, got {sort_by!r}")
     n = len(inputs)
-    k = n if explainer_samples is None else int(explainer_samples)
-    if not 1 <= k <= n:
-        raise ValueError(f"explainer_samples must be between 1 and the number of inputs {n}, got {explainer_samples!r}")
+    samples = dict(samples or {})
+    if set(samples) - set(metrics) or any(not isinstance(k, int) or not 1 <= k <= n for k in samples.values()):
+        raise ValueError(f"samples must map metrics of {list(metrics)} to a number of inputs between 1 and {n}, got {samples}")
+    first = {m: samples.get(m, n) for m in metrics}
     registered = available_methods()
     if methods is None:
         names = [name for name in registered if name not in SKIPPED]
@@ -363,7 +378,8 @@ def leaderboard(
             start = time.perf_counter()
             scores[name] = {
                 m: torch.as_tensor(
-                    fn(model, factory, inputs[:k], targets[:k]) if isinstance(fn, ExplainerScore) else fn(model, inputs, attributions, targets)
+                    fn(model, factory, inputs[: first[m]], targets[: first[m]]) if isinstance(fn, ExplainerScore)
+                    else fn(model, inputs[: first[m]], attributions[: first[m]], targets[: first[m]])
                 ).detach().double().cpu()
                 for m, fn in metrics.items()
             }
@@ -380,5 +396,5 @@ def leaderboard(
             row |= {m: summary.mean, f"{m} low": summary.low, f"{m} high": summary.high}
         rows.append(row | {"seconds": seconds, "metric seconds": metric_seconds})
     rows.sort(key=lambda row: -row[sort_by] if better[sort_by] == "higher" else row[sort_by])
-    settings = {"profile": profile, "n": n, "explainer_samples": k, "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
+    settings = {"profile": profile, "n": n, "samples": first, "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
     return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, settings)

@@ -146,8 +146,10 @@ def test_leaderboard_is_deterministic_and_checks_its_arguments(tiny_canvas):
         leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, sort_by="accuracy")
     with pytest.raises(ValueError, match="profile"):
         leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, profile="huge")
-    with pytest.raises(ValueError, match="explainer_samples"):
-        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, explainer_samples=5)
+    with pytest.raises(ValueError, match="samples"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, samples={"pointing game": 5})
+    with pytest.raises(ValueError, match="samples"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, samples={"gini": 2})
     with pytest.raises(ValueError, match="unknown baselines"):
         leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, baselines=["edge"])
 
@@ -167,9 +169,9 @@ def test_leaderboard_hands_each_method_to_the_metrics_that_run_it(tiny_canvas):
     metrics["relevance mass accuracy"] = localisation_metrics(masks)["relevance mass accuracy"]
     before = {k: v.clone() for k, v in model.state_dict().items()}
     board = leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency", "integrated-gradients", "occlusion"],
-                        n_resamples=100, explainer_samples=3)
+                        n_resamples=100, samples=dict.fromkeys(EXPLAINER_METRICS, 3))
     assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
-    assert board.failed == {} and board.settings["explainer_samples"] == 3
+    assert board.failed == {} and board.settings["samples"] == dict.fromkeys(EXPLAINER_METRICS, 3) | {"relevance mass accuracy": 4}
     assert {len(s) for name in board.scores for m, s in board.scores[name].items() if m in EXPLAINER_METRICS} == {3}
     assert all(len(board.scores[name]["relevance mass accuracy"]) == 4 for name in board.scores)
     # The same scores as the metric functions called directly, with IG's per-call n_steps of method_settings.
