@@ -215,9 +215,9 @@ class Leaderboard:
         time of the metrics that run the method}``;
         baseline rows are named ``"baseline: random"`` and ``"baseline: centre"``.
     scores : dict
-        ``{method: {metric: Tensor (N,)}}``.
+        ``{method: {metric: Tensor (N,)}}`` (NaN where a score is undefined).
     summaries : dict
-        ``{method: {metric: Summary}}``.
+        ``{method: {metric: Summary}}`` of the defined scores.
     skipped : dict
         ``{method: reason}`` for the registered methods not scored (:data:`SKIPPED`).
     failed : dict
@@ -226,6 +226,9 @@ class Leaderboard:
         ``{metric: "higher" or "lower"}``.
     sort_by : str
         The metric the rows are sorted by.
+    undefined : dict
+        ``{method: {metric: count}}``: samples whose score is NaN (e.g. a constant map has no rank
+        correlation, sMPRT; no entropy rise, eMPRT), left out of the summary.
     settings : dict
         How the table was made: profile, number of inputs ``n``, the number each metric scored
         (``samples``: the first ones), seed, confidence, bootstrap resamples.
@@ -238,6 +241,7 @@ class Leaderboard:
     failed: dict[str, str]
     better: dict[str, str]
     sort_by: str
+    undefined: dict[str, dict[str, int]] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
     def cells(self, metrics: Sequence[str] | None = None, digits: int = 3) -> dict[str, dict[str, str]]:
@@ -295,7 +299,9 @@ def leaderboard(
     (:class:`BaselineMap` says what they score). Each metric gives per-sample scores, summarised by
     :func:`~nn_interpretability.evaluation.summarize` (BCa bootstrap, ``seed``). CAM needs ``fc_layer``
     (the linear layer after global average pooling) and is skipped with that reason without it. A
-    method whose map or any metric raises is listed in ``failed`` with the error, without a row.
+    method whose map or any metric raises is listed in ``failed`` with the error, without a row; a score
+    that is NaN (a metric undefined on that sample) is left out of its summary and counted in
+    ``undefined``, and a metric undefined on every sample fails the method.
 
     Parameters
     ----------
@@ -366,7 +372,7 @@ def leaderboard(
     unknown_baselines = [name for name in baselines if name not in BASELINES]
     if unknown_baselines:
         raise ValueError(f"unknown baselines {unknown_baselines}; choose from {BASELINES}")
-    scores, summaries, rows, failed = {}, {}, [], {}
+    scores, summaries, rows, failed, undefined = {}, {}, [], {}, {}
     for name in names:
         def factory(network: nn.Module, name=name) -> Attribution:
             return configured_method(name, network, inputs, layer, fc_layer, profile, seed)
@@ -384,17 +390,23 @@ def leaderboard(
                 for m, fn in metrics.items()
             }
             metric_seconds = time.perf_counter() - start
+            nan = {m: int(s.isnan().sum()) for m, s in scores[name].items() if s.isnan().any()}
+            never = [m for m, s in scores[name].items() if s.isnan().all()]
+            if never:
+                raise ValueError(f"{', '.join(never)} undefined (NaN) on every sample")
             summaries[name] = {
-                m: summarize(s, confidence=confidence, n_resamples=n_resamples, seed=seed) for m, s in scores[name].items()
+                m: summarize(s[~s.isnan()], confidence=confidence, n_resamples=n_resamples, seed=seed) for m, s in scores[name].items()
             }
         except Exception as error:  # one failing method must not hide the others' scores; it is reported
             failed[name] = f"{type(error).__name__}: {error}"
             scores.pop(name, None)
             continue
+        if nan:
+            undefined[name] = nan
         row = {"method": name}
         for m, summary in summaries[name].items():
             row |= {m: summary.mean, f"{m} low": summary.low, f"{m} high": summary.high}
         rows.append(row | {"seconds": seconds, "metric seconds": metric_seconds})
     rows.sort(key=lambda row: -row[sort_by] if better[sort_by] == "higher" else row[sort_by])
     settings = {"profile": profile, "n": n, "samples": first, "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
-    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, settings)
+    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, undefined, settings)

@@ -201,6 +201,25 @@ def test_leaderboard_hands_each_method_to_the_metrics_that_run_it(tiny_canvas):
         nni.evaluation.metric_reliability(model, images, labels, {"a": lambda m, x, y: x, "b": lambda m, x, y: x}, metrics)
 
 
+def test_leaderboard_leaves_undefined_scores_out_of_the_summary(tiny_canvas):
+    model, images, labels, masks = tiny_canvas
+    mass = localisation_metrics(masks)["relevance mass accuracy"]
+
+    def first_undefined(model, x, a, y):
+        scores = mass(model, x, a, y).clone()
+        scores[0] = float("nan")
+        return scores
+
+    metrics = {"mass": mass, "mass, first undefined": first_undefined, "never defined": lambda model, x, a, y: torch.full((len(x),), float("nan"))}
+    board = leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency"], baselines=["centre"], n_resamples=100)
+    assert set(board.failed) == {"saliency", "baseline: centre"} and "never defined undefined" in board.failed["saliency"]
+    board = leaderboard(model, images, labels, {m: metrics[m] for m in list(metrics)[:2]}, layer="features.10", methods=["saliency"],
+                        baselines=["centre"], n_resamples=100)
+    assert board.failed == {} and board.undefined == {name: {"mass, first undefined": 1} for name in ("saliency", "baseline: centre")}
+    summary = board.summaries["saliency"]["mass, first undefined"]
+    assert summary.mean == pytest.approx(float(board.scores["saliency"]["mass"][1:].mean()))
+
+
 def test_configured_method_binds_the_per_call_settings(tiny_canvas):
     model, images, labels, _ = tiny_canvas
     ig = configured_method("integrated-gradients", model, images, "features.10", None, "fast", 0)
