@@ -229,6 +229,10 @@ class Leaderboard:
     undefined : dict
         ``{method: {metric: count}}``: samples whose score is NaN (e.g. a constant map has no rank
         correlation, sMPRT; no entropy rise, eMPRT), left out of the summary.
+    not_applicable : dict
+        ``{method: {metric: error}}``: metrics that raised for the method (e.g. a ZBox rule refuses the
+        perturbed inputs of max-sensitivity outside its bounds) or are NaN on every sample; the row
+        holds NaN for them and ``scores`` / ``summaries`` leave them out.
     settings : dict
         How the table was made: profile, number of inputs ``n``, the number each metric scored
         (``samples``: the first ones), seed, confidence, bootstrap resamples.
@@ -242,6 +246,7 @@ class Leaderboard:
     better: dict[str, str]
     sort_by: str
     undefined: dict[str, dict[str, int]] = field(default_factory=dict)
+    not_applicable: dict[str, dict[str, str]] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
 
     def cells(self, metrics: Sequence[str] | None = None, digits: int = 3) -> dict[str, dict[str, str]]:
@@ -252,7 +257,8 @@ class Leaderboard:
             raise ValueError(f"unknown metrics {unknown}; the board has {list(self.better)}")
         return {
             row["method"]: {
-                f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})": f"{row[m]:.{digits}f} [{row[m + ' low']:.{digits}f}, {row[m + ' high']:.{digits}f}]"
+                f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})": "n/a" if row[m] != row[m]
+                else f"{row[m]:.{digits}f} [{row[m + ' low']:.{digits}f}, {row[m + ' high']:.{digits}f}]"
                 for m in metrics
             }
             for row in self.rows
@@ -299,9 +305,10 @@ def leaderboard(
     (:class:`BaselineMap` says what they score). Each metric gives per-sample scores, summarised by
     :func:`~nn_interpretability.evaluation.summarize` (BCa bootstrap, ``seed``). CAM needs ``fc_layer``
     (the linear layer after global average pooling) and is skipped with that reason without it. A
-    method whose map or any metric raises is listed in ``failed`` with the error, without a row; a score
-    that is NaN (a metric undefined on that sample) is left out of its summary and counted in
-    ``undefined``, and a metric undefined on every sample fails the method.
+    method whose map raises is listed in ``failed`` with the error, without a row; a metric that raises
+    for a method (or is NaN on every sample) is listed in ``not_applicable`` with the error and the row
+    holds NaN for it; a score that is NaN on some samples is left out of its summary and counted in
+    ``undefined``. Rows with NaN in ``sort_by`` come last.
 
     Parameters
     ----------
@@ -372,7 +379,7 @@ def leaderboard(
     unknown_baselines = [name for name in baselines if name not in BASELINES]
     if unknown_baselines:
         raise ValueError(f"unknown baselines {unknown_baselines}; choose from {BASELINES}")
-    scores, summaries, rows, failed, undefined = {}, {}, [], {}, {}
+    scores, summaries, rows, failed, undefined, not_applicable = {}, {}, [], {}, {}, {}
     for name in names:
         def factory(network: nn.Module, name=name) -> Attribution:
             return configured_method(name, network, inputs, layer, fc_layer, profile, seed)
@@ -381,32 +388,29 @@ def leaderboard(
             start = time.perf_counter()
             attributions = factory(model).attribute(inputs, target=targets).detach()
             seconds = time.perf_counter() - start
-            start = time.perf_counter()
-            scores[name] = {
-                m: torch.as_tensor(
-                    fn(model, factory, inputs[: first[m]], targets[: first[m]]) if isinstance(fn, ExplainerScore)
-                    else fn(model, inputs[: first[m]], attributions[: first[m]], targets[: first[m]])
-                ).detach().double().cpu()
-                for m, fn in metrics.items()
-            }
-            metric_seconds = time.perf_counter() - start
-            nan = {m: int(s.isnan().sum()) for m, s in scores[name].items() if s.isnan().any()}
-            never = [m for m, s in scores[name].items() if s.isnan().all()]
-            if never:
-                raise ValueError(f"{', '.join(never)} undefined (NaN) on every sample")
-            summaries[name] = {
-                m: summarize(s[~s.isnan()], confidence=confidence, n_resamples=n_resamples, seed=seed) for m, s in scores[name].items()
-            }
         except Exception as error:  # one failing method must not hide the others' scores; it is reported
             failed[name] = f"{type(error).__name__}: {error}"
-            scores.pop(name, None)
             continue
-        if nan:
-            undefined[name] = nan
-        row = {"method": name}
-        for m, summary in summaries[name].items():
+        start = time.perf_counter()
+        scores[name], summaries[name], row = {}, {}, {"method": name}
+        for m, fn in metrics.items():
+            k = first[m]
+            try:
+                values = torch.as_tensor(
+                    fn(model, factory, inputs[:k], targets[:k]) if isinstance(fn, ExplainerScore) else fn(model, inputs[:k], attributions[:k], targets[:k])
+                ).detach().double().cpu()
+                if values.isnan().all():
+                    raise ValueError("the metric is undefined (NaN) on every sample")
+                summary = summarize(values[~values.isnan()], confidence=confidence, n_resamples=n_resamples, seed=seed)
+            except Exception as error:  # the metric does not apply to this method; the others still score it
+                not_applicable.setdefault(name, {})[m] = f"{type(error).__name__}: {error}"
+                row |= {m: float("nan"), f"{m} low": float("nan"), f"{m} high": float("nan")}
+                continue
+            if values.isnan().any():
+                undefined.setdefault(name, {})[m] = int(values.isnan().sum())
+            scores[name][m], summaries[name][m] = values, summary
             row |= {m: summary.mean, f"{m} low": summary.low, f"{m} high": summary.high}
-        rows.append(row | {"seconds": seconds, "metric seconds": metric_seconds})
-    rows.sort(key=lambda row: -row[sort_by] if better[sort_by] == "higher" else row[sort_by])
+        rows.append(row | {"seconds": seconds, "metric seconds": time.perf_counter() - start})
+    rows.sort(key=lambda row: (row[sort_by] != row[sort_by], -row[sort_by] if better[sort_by] == "higher" else row[sort_by]))
     settings = {"profile": profile, "n": n, "samples": first, "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
-    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, undefined, settings)
+    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, undefined, not_applicable, settings)

@@ -212,7 +212,10 @@ def test_leaderboard_leaves_undefined_scores_out_of_the_summary(tiny_canvas):
 
     metrics = {"mass": mass, "mass, first undefined": first_undefined, "never defined": lambda model, x, a, y: torch.full((len(x),), float("nan"))}
     board = leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency"], baselines=["centre"], n_resamples=100)
-    assert set(board.failed) == {"saliency", "baseline: centre"} and "never defined undefined" in board.failed["saliency"]
+    assert board.failed == {} and set(board.not_applicable) == {"saliency", "baseline: centre"}
+    assert set(board.not_applicable["saliency"]) == {"never defined"} and "every sample" in board.not_applicable["saliency"]["never defined"]
+    assert all(row["never defined"] != row["never defined"] for row in board.rows) and "never defined" not in board.summaries["saliency"]
+    assert "n/a" in board.cells()["saliency"]["never defined (↑)"]
     board = leaderboard(model, images, labels, {m: metrics[m] for m in list(metrics)[:2]}, layer="features.10", methods=["saliency"],
                         baselines=["centre"], n_resamples=100)
     assert board.failed == {} and board.undefined == {name: {"mass, first undefined": 1} for name in ("saliency", "baseline: centre")}
