@@ -21,7 +21,7 @@
 from .agreement import AgreementResult, average_ranks, compute_attributions, method_agreement, spearman_per_sample
 from .complexity import complexity, sparseness
 from .faithfulness import FaithfulnessCurve, deletion_insertion, perturbation_ranks
-from .metrics import METRICS, Metric, score_function
+from .metrics import METRICS, ExplainerScore, Metric, score_function
 from .perturbation import (
     aopc,
     faithfulness_correlation,
@@ -31,7 +31,9 @@ from .perturbation import (
     region_perturbation,
     road,
 )
-from .leaderboard import SKIPPED, Leaderboard, baseline_map, leaderboard, localisation_metrics, method_settings
+from .leaderboard import (
+    SKIPPED, BaselineMap, BoundMethod, Leaderboard, baseline_map, configured_method, leaderboard, localisation_metrics, method_settings,
+)
 from .localisation import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
 from .reliability import ReliabilityResult, metric_reliability
 from .statistics import PairedTest, Summary, paired_test, summarize
@@ -63,6 +65,7 @@ from .sanity import (
 
 __all__ = [
     "METRICS",
+    "ExplainerScore",
     "Metric",
     "score_function",
     "aopc",
@@ -83,11 +86,14 @@ __all__ = [
     "sparseness",
     "PROPERTIES",
     "SKIPPED",
+    "BaselineMap",
+    "BoundMethod",
     "Leaderboard",
     "PairedTest",
     "ReliabilityResult",
     "Summary",
     "baseline_map",
+    "configured_method",
     "leaderboard",
     "localisation_metrics",
     "method_settings",

@@ -7,6 +7,12 @@ rank accuracy) and summarises each method's per-sample scores by their mean and 
 (:func:`~nn_interpretability.evaluation.statistics.summarize`). Two maps without information are scored
 too: a seeded random map (chance) and a map that prefers the image centre (a prior, no model).
 
+A metric either scores the maps (``metric(model, inputs, attributions, targets)``) or runs the method
+itself (an :class:`~nn_interpretability.evaluation.metrics.ExplainerScore` from
+:func:`~nn_interpretability.evaluation.score_function`: robustness, random logit, sMPRT / eMPRT), to
+which the leaderboard hands each method built by :func:`configured_method`. The baselines run as
+methods too (:class:`BaselineMap`).
+
 Methods that do not give a class's map over the input pixels are listed with the reason instead of a
 score (:data:`SKIPPED`); a method that fails is listed with its error, never left out silently.
 """
@@ -19,11 +25,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from ..core.base import Attribution, Run
 from ..core.registry import available_methods, get_method
 from .localisation import pointing_game, relevance_mass_accuracy, relevance_rank_accuracy
+from .metrics import ExplainerScore
 from .statistics import DEFAULT_RESAMPLES, Summary, summarize
 
-#: ``metric(model, inputs, attributions, targets) -> (N,)`` (the order of :data:`~nn_interpretability.evaluation.METRICS`) per-sample scores.
+#: ``metric(model, inputs, attributions, targets) -> (N,)`` per-sample scores of given maps (or an
+#: :class:`~nn_interpretability.evaluation.metrics.ExplainerScore`, which runs the method itself).
 ScoreFn = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 PROFILES = ("fast", "full")
 BASELINES = ("random", "centre")
@@ -99,16 +108,17 @@ def method_settings(
     return table.get(name, ({}, {}))
 
 
-def baseline_map(name: str, inputs: torch.Tensor, seed: int = 0) -> torch.Tensor:
+def baseline_map(name: str, inputs: torch.Tensor, seed: int = 0, generator: torch.Generator | None = None) -> torch.Tensor:
     """A map without information, ``(N, 1, H, W)``: ``"random"`` (uniform noise, seeded) or ``"centre"``.
 
     ``"centre"`` is minus the distance to the image centre: its maximum is the centre, its mass (after
     the positive part, :func:`~nn_interpretability.evaluation.relevance_mass_accuracy`) is spread
-    around it. It tells how much a prior on the object's position alone scores.
+    around it. It tells how much a prior on the object's position alone scores. ``"random"`` draws from
+    ``generator`` when given (the next draws of a running sequence), else from a new one seeded ``seed``.
     """
     n, height, width = inputs.shape[0], inputs.shape[-2], inputs.shape[-1]
     if name == "random":
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(seed) if generator is None else generator
         return torch.rand(n, 1, height, width, generator=generator, dtype=torch.float64).to(inputs.device)
     if name == "centre":
         rows = torch.arange(height, dtype=torch.float64) - (height - 1) / 2
@@ -116,6 +126,81 @@ def baseline_map(name: str, inputs: torch.Tensor, seed: int = 0) -> torch.Tensor
         distance = (rows[:, None] ** 2 + cols[None, :] ** 2).sqrt()
         return (distance.max() - distance).expand(n, 1, height, width).to(inputs.device)
     raise ValueError(f"unknown baseline {name!r}; choose one of {BASELINES}")
+
+
+class BaselineMap(Attribution):
+    """A baseline of :func:`baseline_map` as a method, so that the metrics that run the method score it too.
+
+    The map ignores the model and the target: ``"centre"`` is the same on every call; ``"random"`` is
+    redrawn on every call from one generator seeded ``seed`` when the method is built (its first map is
+    ``baseline_map("random", inputs, seed)``), so a method built anew with the same seed repeats the
+    draws. What the explainer metrics then score, by construction:
+
+    - max-sensitivity and the local Lipschitz estimate: ``"centre"`` 0 (a constant map never moves);
+      ``"random"`` the change between independent noise maps, about ``sqrt(1/2)`` relative for
+      max-sensitivity (``E|U - U'|² / E|U|² = (1/6) / (1/3)`` for uniform noise);
+    - random logit: ``"centre"`` similarity 1 (the same map for every class, the worst score);
+      ``"random"`` about 0 (redrawn noise differs between classes: the test cannot tell noise from a
+      class-specific map);
+    - sMPRT and eMPRT: the factory builds one method per model with the same seed, so the trained and
+      the randomised model get identical maps: similarity 1 (sMPRT's worst) and an entropy rise of 0
+      (eMPRT's no-change), for both baselines: a map that does not depend on the model fails the test.
+
+    The map, ``(N, 1, H, W)``, is repeated over the input's channels.
+    """
+
+    needs_gradients = False
+
+    def __init__(self, model: nn.Module, baseline: str, seed: int = 0):
+        super().__init__(model)
+        if baseline not in BASELINES:
+            raise ValueError(f"unknown baseline {baseline!r}; choose one of {BASELINES}")
+        self.baseline, self.seed = baseline, seed
+        self.stochastic = baseline == "random"
+        self._generator = torch.Generator().manual_seed(seed)
+
+    def _attribute(self, run: Run) -> torch.Tensor:
+        inputs = run.inputs
+        return baseline_map(self.baseline, inputs, generator=self._generator).to(inputs.dtype).expand_as(inputs).contiguous()
+
+
+class BoundMethod(Attribution):
+    """A method with per-call arguments fixed: ``attribute(x, target)`` is ``method.attribute(x, target, **arguments)``.
+
+    What a metric that runs the method itself needs when the method's settings include per-call ones
+    (IG's ``n_steps``, a ``feature_mask``, occlusion's windows): the metric calls ``attribute(x, target=...)``
+    only. The capabilities are the method's; :meth:`with_model` rebinds the method.
+    """
+
+    def __init__(self, method: Attribution, **arguments):
+        if not isinstance(method, Attribution):
+            raise TypeError(f"method must be an attribution method of this package, got {type(method).__name__}")
+        super().__init__(method.model)
+        self.method, self.arguments = method, arguments
+        for capability in ("takes_baselines", "has_convergence_delta", "multiplies_by_inputs", "needs_gradients", "stochastic",
+                           "explains_every_class", "maps_like_inputs"):
+            setattr(self, capability, getattr(method, capability))
+
+    def attribute(self, inputs: torch.Tensor, target=None, **kwargs):
+        return self.method.attribute(inputs, target=target, **(self.arguments | kwargs))
+
+    def __repr__(self) -> str:
+        return f"BoundMethod({self.method!r}, {sorted(self.arguments)})"
+
+
+def configured_method(
+    name: str, model: nn.Module, inputs: torch.Tensor, layer: str, fc_layer: str | None, profile: str, seed: int
+) -> Attribution:
+    """Method ``name`` on ``model`` as the leaderboard runs it: :func:`method_settings`, per-call ones bound.
+
+    ``"baseline: random"`` and ``"baseline: centre"`` give the :class:`BaselineMap`. ``lambda m:
+    configured_method(name, m, ...)`` is the ``method_factory`` of the metrics that run the method.
+    """
+    if name.startswith("baseline: "):
+        return BaselineMap(model, name.removeprefix("baseline: "), seed)
+    construct, per_call = method_settings(name, inputs, layer, fc_layer, profile, seed)
+    method = get_method(name, model, **construct)
+    return BoundMethod(method, **per_call) if per_call else method
 
 
 @dataclass
@@ -126,12 +211,13 @@ class Leaderboard:
     ----------
     rows : list of dict
         One row per scored method, sorted by ``sort_by`` (best first): ``{"method": name, "<metric>":
-        mean, "<metric> low": ..., "<metric> high": ..., "seconds": time to compute the maps}``;
+        mean, "<metric> low": ..., "<metric> high": ..., "seconds": time to compute the maps, "metric seconds":
+        time of the metrics that run the method}``;
         baseline rows are named ``"baseline: random"`` and ``"baseline: centre"``.
     scores : dict
-        ``{method: {metric: Tensor (N,)}}``.
+        ``{method: {metric: Tensor (N,)}}`` (NaN where a score is undefined).
     summaries : dict
-        ``{method: {metric: Summary}}``.
+        ``{method: {metric: Summary}}`` of the defined scores.
     skipped : dict
         ``{method: reason}`` for the registered methods not scored (:data:`SKIPPED`).
     failed : dict
@@ -140,8 +226,16 @@ class Leaderboard:
         ``{metric: "higher" or "lower"}``.
     sort_by : str
         The metric the rows are sorted by.
+    undefined : dict
+        ``{method: {metric: count}}``: samples whose score is NaN (e.g. a constant map has no rank
+        correlation, sMPRT; no entropy rise, eMPRT), left out of the summary.
+    not_applicable : dict
+        ``{method: {metric: error}}``: metrics that raised for the method (e.g. a ZBox rule refuses the
+        perturbed inputs of max-sensitivity outside its bounds) or are NaN on every sample; the row
+        holds NaN for them and ``scores`` / ``summaries`` leave them out.
     settings : dict
-        How the table was made: profile, number of samples, seed, confidence, bootstrap resamples.
+        How the table was made: profile, number of inputs ``n``, the number each metric scored
+        (``samples``: the first ones), seed, confidence, bootstrap resamples.
     """
 
     rows: list[dict]
@@ -151,18 +245,35 @@ class Leaderboard:
     failed: dict[str, str]
     better: dict[str, str]
     sort_by: str
+    undefined: dict[str, dict[str, int]] = field(default_factory=dict)
+    not_applicable: dict[str, dict[str, str]] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)
+
+    def cells(self, metrics: Sequence[str] | None = None, digits: int = 3) -> dict[str, dict[str, str]]:
+        """``{method: {"<metric> (↑ or ↓)": "mean [low, high]"}}`` in the rows' order, for a table (``nni.plot.table``)."""
+        metrics = list(self.better) if metrics is None else list(metrics)
+        unknown = [m for m in metrics if m not in self.better]
+        if unknown:
+            raise ValueError(f"unknown metrics {unknown}; the board has {list(self.better)}")
+        return {
+            row["method"]: {
+                f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})": "n/a" if row[m] != row[m]
+                else f"{row[m]:.{digits}f} [{row[m + ' low']:.{digits}f}, {row[m + ' high']:.{digits}f}]"
+                for m in metrics
+            }
+            for row in self.rows
+        }
 
     def to_markdown(self, digits: int = 3) -> str:
         """The table as Markdown: ``mean [low, high]`` per metric, then the skipped and failed methods."""
         metrics = list(self.better)
         lines = [
-            "| method | " + " | ".join(f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})" for m in metrics) + " | seconds |",
-            "|---|" + "---|" * (len(metrics) + 1),
+            "| method | " + " | ".join(f"{m} ({'↑' if self.better[m] == 'higher' else '↓'})" for m in metrics) + " | seconds (maps) | seconds (metrics) |",
+            "|---|" + "---|" * (len(metrics) + 2),
         ]
         for row in self.rows:
             cells = [f"{row[m]:.{digits}f} [{row[m + ' low']:.{digits}f}, {row[m + ' high']:.{digits}f}]" for m in metrics]
-            lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['seconds']:.1f} |")
+            lines.append(f"| {row['method']} | " + " | ".join(cells) + f" | {row['seconds']:.1f} | {row['metric seconds']:.1f} |")
         lines += [f"\nnot scored: **{name}**: {reason}" for name, reason in self.skipped.items()]
         lines += [f"\nfailed: **{name}**: {error}" for name, error in self.failed.items()]
         return "\n".join(lines)
@@ -180,6 +291,7 @@ def leaderboard(
     methods: Sequence[str] | None = None,
     baselines: Sequence[str] = BASELINES,
     profile: str = "fast",
+    samples: Mapping[str, int] | None = None,
     sort_by: str | None = None,
     confidence: float = 0.95,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -187,10 +299,16 @@ def leaderboard(
 ) -> Leaderboard:
     """Score every method (default: every registered one) on ``inputs`` with every metric, with intervals.
 
-    Each method explains ``targets`` on the whole batch (methods chunk internally); each metric gives
-    per-sample scores, summarised by :func:`~nn_interpretability.evaluation.summarize` (BCa bootstrap,
-    ``seed``). CAM needs ``fc_layer`` (the linear layer after global average pooling) and is skipped with
-    that reason without it.
+    Each method explains ``targets`` on the whole batch (methods chunk internally) and the map metrics
+    score these maps; the metrics that run the method themselves (:class:`~.metrics.ExplainerScore`) get
+    its factory, ``model -> configured_method(name, model, ...)``, the baselines included
+    (:class:`BaselineMap` says what they score). Each metric gives per-sample scores, summarised by
+    :func:`~nn_interpretability.evaluation.summarize` (BCa bootstrap, ``seed``). CAM needs ``fc_layer``
+    (the linear layer after global average pooling) and is skipped with that reason without it. A
+    method whose map raises is listed in ``failed`` with the error, without a row; a metric that raises
+    for a method (or is NaN on every sample) is listed in ``not_applicable`` with the error and the row
+    holds NaN for it; a score that is NaN on some samples is left out of its summary and counted in
+    ``undefined``. Rows with NaN in ``sort_by`` come last.
 
     Parameters
     ----------
@@ -201,7 +319,9 @@ def leaderboard(
     targets : Tensor
         ``(N,)`` the explained classes (for a localisation benchmark: the labels the masks belong to).
     metrics : mapping of str to callable
-        ``metric(model, inputs, attributions, targets) -> (N,)`` (the order of :data:`~nn_interpretability.evaluation.METRICS`), e.g. :func:`localisation_metrics`.
+        ``metric(model, inputs, attributions, targets) -> (N,)``, e.g. :func:`localisation_metrics` or
+        :func:`~nn_interpretability.evaluation.score_function`, whose metrics that run the method are
+        :class:`~.metrics.ExplainerScore`: ``metric(model, method_factory, inputs, targets)``.
     layer : str
         The feature layer of the CAM family (the last conv block).
     fc_layer : str, optional
@@ -214,6 +334,9 @@ def leaderboard(
         Maps without information scored as rows too (:func:`baseline_map`).
     profile : {"fast", "full"}
         The methods' sample and step counts (:func:`method_settings`).
+    samples : mapping of str to int, optional
+        ``{metric: k}``: the metric scores the first ``k`` inputs only (for the expensive ones: those that
+        run the method explain each input many times); the others score all.
     sort_by : str, optional
         The metric the rows are sorted by (default the first), best first.
     confidence, n_resamples, seed
@@ -234,6 +357,11 @@ def leaderboard(
     sort_by = next(iter(metrics)) if sort_by is None else sort_by
     if sort_by not in metrics:
         raise ValueError(f"sort_by must be one of the metrics {list(metrics)}, got {sort_by!r}")
+    n = len(inputs)
+    samples = dict(samples or {})
+    if set(samples) - set(metrics) or any(not isinstance(k, int) or not 1 <= k <= n for k in samples.values()):
+        raise ValueError(f"samples must map metrics of {list(metrics)} to a number of inputs between 1 and {n}, got {samples}")
+    first = {m: samples.get(m, n) for m in metrics}
     registered = available_methods()
     if methods is None:
         names = [name for name in registered if name not in SKIPPED]
@@ -247,33 +375,42 @@ def leaderboard(
         names.remove("cam")
         skipped["cam"] = "CAM needs fc_layer, the linear layer after the global average pooling"
 
-    maps: dict[str, torch.Tensor] = {}
-    seconds: dict[str, float] = {}
-    failed: dict[str, str] = {}
+    names += [f"baseline: {name}" for name in baselines]
+    unknown_baselines = [name for name in baselines if name not in BASELINES]
+    if unknown_baselines:
+        raise ValueError(f"unknown baselines {unknown_baselines}; choose from {BASELINES}")
+    scores, summaries, rows, failed, undefined, not_applicable = {}, {}, [], {}, {}, {}
     for name in names:
-        construct, per_call = method_settings(name, inputs, layer, fc_layer, profile, seed)
-        start = time.perf_counter()
+        def factory(network: nn.Module, name=name) -> Attribution:
+            return configured_method(name, network, inputs, layer, fc_layer, profile, seed)
+
         try:
-            maps[name] = get_method(name, model, **construct).attribute(inputs, target=targets, **per_call).detach()
+            start = time.perf_counter()
+            attributions = factory(model).attribute(inputs, target=targets).detach()
+            seconds = time.perf_counter() - start
         except Exception as error:  # one failing method must not hide the others' scores; it is reported
             failed[name] = f"{type(error).__name__}: {error}"
             continue
-        seconds[name] = time.perf_counter() - start
-    for name in baselines:
         start = time.perf_counter()
-        maps[f"baseline: {name}"] = baseline_map(name, inputs, seed)
-        seconds[f"baseline: {name}"] = time.perf_counter() - start
-
-    scores, summaries, rows = {}, {}, []
-    for name, attributions in maps.items():
-        scores[name] = {m: torch.as_tensor(fn(model, inputs, attributions, targets)).detach().double().cpu() for m, fn in metrics.items()}
-        summaries[name] = {
-            m: summarize(s, confidence=confidence, n_resamples=n_resamples, seed=seed) for m, s in scores[name].items()
-        }
-        row = {"method": name}
-        for m, summary in summaries[name].items():
+        scores[name], summaries[name], row = {}, {}, {"method": name}
+        for m, fn in metrics.items():
+            k = first[m]
+            try:
+                values = torch.as_tensor(
+                    fn(model, factory, inputs[:k], targets[:k]) if isinstance(fn, ExplainerScore) else fn(model, inputs[:k], attributions[:k], targets[:k])
+                ).detach().double().cpu()
+                if values.isnan().all():
+                    raise ValueError("the metric is undefined (NaN) on every sample")
+                summary = summarize(values[~values.isnan()], confidence=confidence, n_resamples=n_resamples, seed=seed)
+            except Exception as error:  # the metric does not apply to this method; the others still score it
+                not_applicable.setdefault(name, {})[m] = f"{type(error).__name__}: {error}"
+                row |= {m: float("nan"), f"{m} low": float("nan"), f"{m} high": float("nan")}
+                continue
+            if values.isnan().any():
+                undefined.setdefault(name, {})[m] = int(values.isnan().sum())
+            scores[name][m], summaries[name][m] = values, summary
             row |= {m: summary.mean, f"{m} low": summary.low, f"{m} high": summary.high}
-        rows.append(row | {"seconds": seconds[name]})
-    rows.sort(key=lambda row: -row[sort_by] if better[sort_by] == "higher" else row[sort_by])
-    settings = {"profile": profile, "n": len(inputs), "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
-    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, settings)
+        rows.append(row | {"seconds": seconds, "metric seconds": time.perf_counter() - start})
+    rows.sort(key=lambda row: (row[sort_by] != row[sort_by], -row[sort_by] if better[sort_by] == "higher" else row[sort_by]))
+    settings = {"profile": profile, "n": n, "samples": first, "seed": seed, "confidence": confidence, "n_resamples": n_resamples}
+    return Leaderboard(rows, scores, summaries, skipped, failed, dict(better), sort_by, undefined, not_applicable, settings)

@@ -6,6 +6,8 @@ Every function returns one score per sample, a float tensor ``(N,)``. ``takes`` 
 - ``"model"``: ``function(model, inputs, attributions, target)``;
 - ``"explain"``: ``function(explain, inputs, target)`` with ``explain`` an ``Attribution``;
 - ``"method_factory"``: ``function(model, method_factory, inputs, target)``.
+
+:func:`score_function` turns a metric into the form the leaderboard calls.
 """
 from __future__ import annotations
 
@@ -42,13 +44,35 @@ METRICS: dict[str, Metric] = {
 }
 
 
-def score_function(name: str, **settings) -> Callable:
-    """Metric ``name`` of :data:`METRICS` as ``score(model, inputs, attributions, target) -> (N,)``, with ``settings``.
+class ExplainerScore:
+    """A metric that runs the method itself, as the leaderboard calls it: ``score(model, method_factory, inputs, target) -> (N,)``.
 
-    The form :func:`~nn_interpretability.evaluation.leaderboard` and
-    :func:`~nn_interpretability.evaluation.metric_reliability` score maps with: metrics that read the model
-    and the maps (``takes="model"``) or the maps alone (``"attributions"``). Those that run an explainer
-    themselves (``"explain"``, ``"method_factory"``) do not score given maps and are refused.
+    ``method_factory(model) -> Attribution`` builds the method on any model (the metrics of
+    ``takes="method_factory"`` build it on a randomised copy too); ``takes="explain"`` metrics get
+    ``method_factory(model)``. Made by :func:`score_function`; the leaderboard tells it from a map metric
+    by its type.
+    """
+
+    def __init__(self, metric: Metric, settings: dict):
+        self.metric, self.settings = metric, settings
+
+    def __call__(self, model, method_factory: Callable, inputs, target):
+        if self.metric.takes == "explain":
+            return self.metric.function(method_factory(model), inputs, target, **self.settings)
+        return self.metric.function(model, method_factory, inputs, target, **self.settings)
+
+    def __repr__(self) -> str:
+        return f"ExplainerScore({self.metric.function.__name__}, {self.settings})"
+
+
+def score_function(name: str, **settings) -> Callable:
+    """Metric ``name`` of :data:`METRICS` with ``settings``, in the form :func:`~nn_interpretability.evaluation.leaderboard` calls.
+
+    Metrics that read the model and the maps (``takes="model"``) or the maps alone (``"attributions"``)
+    become ``score(model, inputs, attributions, target) -> (N,)``, the form
+    :func:`~nn_interpretability.evaluation.metric_reliability` scores maps with too. Those that run the
+    explainer themselves (``"explain"``, ``"method_factory"``) become an :class:`ExplainerScore`,
+    ``score(model, method_factory, inputs, target)``, to which the leaderboard hands each method's factory.
     """
     if name not in METRICS:
         raise ValueError(f"unknown metric {name!r}; available: {', '.join(METRICS)}")
@@ -57,7 +81,4 @@ def score_function(name: str, **settings) -> Callable:
         return lambda model, inputs, attributions, target: metric.function(model, inputs, attributions, target, **settings)
     if metric.takes == "attributions":
         return lambda model, inputs, attributions, target: metric.function(attributions, **settings)
-    raise ValueError(
-        f"metric {name!r} runs an explainer itself ({metric.takes!r}): call {metric.function.__name__} with the "
-        "method, it does not score given maps"
-    )
+    return ExplainerScore(metric, settings)

@@ -35,6 +35,7 @@ from scipy import stats
 from torch import nn
 
 from ..core.validation import positive_int
+from .metrics import ExplainerScore
 from .sanity import parameter_layers, randomize_layer
 
 PERTURBATIONS = ("model", "input")
@@ -213,6 +214,9 @@ def metric_reliability(
     n_perturbations = positive_int(n_perturbations, "n_perturbations")
     minor_noise = 0.01 if minor_noise is None else float(minor_noise)
     metrics = dict(metric) if isinstance(metric, Mapping) else {"metric": metric}
+    runs_method = [name for name, fn in metrics.items() if isinstance(fn, ExplainerScore)]
+    if runs_method:
+        raise ValueError(f"metric_reliability scores given maps; {runs_method} run the method themselves")
     directions = (
         {name: higher_is_better.get(name, True) for name in metrics}
         if isinstance(higher_is_better, Mapping) else dict.fromkeys(metrics, higher_is_better)

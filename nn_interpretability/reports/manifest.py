@@ -303,8 +303,23 @@ MANIFEST: tuple[Figure, ...] = (
            "with 95 % bootstrap intervals, against a random and a centre map.",
            "24_evaluation_benchmark"),
     Figure("mnist_leaderboard", "extra", None,
-           "Every registered attribution method on MNIST digits: localisation on the digit's strokes and "
-           "deletion / insertion AUC, with 95 % bootstrap intervals.",
+           "Every registered attribution method on MNIST digits: localisation on the digit's strokes, "
+           "with 95 % bootstrap intervals.",
+           "24_evaluation_benchmark"),
+    Figure("canvas_faithfulness_leaderboard", "extra", None,
+           "Every registered attribution method on the canvas benchmark: the perturbation metrics (deletion / insertion, "
+           "pixel flipping, AOPC, faithfulness correlation, ROAD, infidelity) with 95 % bootstrap intervals.",
+           "24_evaluation_benchmark"),
+    Figure("canvas_robustness_leaderboard", "extra", None,
+           "Every registered attribution method on the canvas benchmark: robustness (max-sensitivity, local Lipschitz), "
+           "randomisation (random logit, sMPRT, eMPRT) and complexity, with 95 % bootstrap intervals.",
+           "24_evaluation_benchmark"),
+    Figure("mnist_faithfulness_leaderboard", "extra", None,
+           "Every registered attribution method on MNIST digits: the perturbation metrics with 95 % bootstrap intervals.",
+           "24_evaluation_benchmark"),
+    Figure("mnist_robustness_leaderboard", "extra", None,
+           "Every registered attribution method on MNIST digits: robustness, randomisation and complexity metrics with "
+           "95 % bootstrap intervals.",
            "24_evaluation_benchmark"),
     Figure("metric_reliability", "extra", None,
            "Reliability of the localisation metrics after MetaQuantus: resilience to minor model noise, reactivity "

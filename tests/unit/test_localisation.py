@@ -5,7 +5,10 @@ import torch
 import nn_interpretability as nni
 from nn_interpretability.evaluation import (
     SKIPPED,
+    BaselineMap,
+    BoundMethod,
     baseline_map,
+    configured_method,
     leaderboard,
     localisation_metrics,
     pointing_game,
@@ -135,7 +138,7 @@ def test_leaderboard_is_deterministic_and_checks_its_arguments(tiny_canvas):
     methods = ["saliency", "rise", "smoothgrad", "cam"]
     first = leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, n_resamples=100, sort_by="relevance mass accuracy")
     second = leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, n_resamples=100, sort_by="relevance mass accuracy")
-    assert first.rows == [row | {"seconds": r["seconds"]} for row, r in zip(second.rows, first.rows)]
+    assert first.rows == [row | {"seconds": r["seconds"], "metric seconds": r["metric seconds"]} for row, r in zip(second.rows, first.rows)]
     assert first.skipped == {"cam": "CAM needs fc_layer, the linear layer after the global average pooling"}
     with pytest.raises(ValueError, match="unknown methods"):
         leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency", "sailency"])
@@ -143,6 +146,98 @@ def test_leaderboard_is_deterministic_and_checks_its_arguments(tiny_canvas):
         leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, sort_by="accuracy")
     with pytest.raises(ValueError, match="profile"):
         leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, profile="huge")
+    with pytest.raises(ValueError, match="samples"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, samples={"pointing game": 5})
+    with pytest.raises(ValueError, match="samples"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, samples={"gini": 2})
+    with pytest.raises(ValueError, match="unknown baselines"):
+        leaderboard(model, images, labels, metrics, layer="features.10", methods=methods, baselines=["edge"])
+
+
+EXPLAINER_METRICS = {
+    "max_sensitivity": {"n_samples": 3},
+    "local_lipschitz_estimate": {"n_samples": 3},
+    "random_logit": {},
+    "smooth_mprt": {"nt_samples": 3},
+    "efficient_mprt": {},
+}
+
+
+def test_leaderboard_hands_each_method_to_the_metrics_that_run_it(tiny_canvas):
+    model, images, labels, masks = tiny_canvas
+    metrics = {name: nni.evaluation.score_function(name, **kw) for name, kw in EXPLAINER_METRICS.items()}
+    metrics["relevance mass accuracy"] = localisation_metrics(masks)["relevance mass accuracy"]
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    board = leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency", "integrated-gradients", "occlusion"],
+                        n_resamples=100, samples=dict.fromkeys(EXPLAINER_METRICS, 3))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())
+    assert board.failed == {} and board.settings["samples"] == dict.fromkeys(EXPLAINER_METRICS, 3) | {"relevance mass accuracy": 4}
+    assert {len(s) for name in board.scores for m, s in board.scores[name].items() if m in EXPLAINER_METRICS} == {3}
+    assert all(len(board.scores[name]["relevance mass accuracy"]) == 4 for name in board.scores)
+    # The same scores as the metric functions called directly, with IG's per-call n_steps of method_settings.
+    x, y = images[:3], labels[:3]
+    explain = lambda inputs, target: nni.IntegratedGradients(model).attribute(inputs, target=target, n_steps=16)
+    ev = nni.evaluation
+    torch.testing.assert_close(board.scores["integrated-gradients"]["max_sensitivity"],
+                               ev.max_sensitivity(explain, x, y, n_samples=3).double())
+    torch.testing.assert_close(board.scores["integrated-gradients"]["local_lipschitz_estimate"],
+                               ev.local_lipschitz_estimate(explain, x, y, n_samples=3).double())
+    torch.testing.assert_close(board.scores["saliency"]["random_logit"], ev.random_logit(nni.Saliency(model), x, y).double())
+    torch.testing.assert_close(board.scores["saliency"]["smooth_mprt"], ev.smooth_mprt(model, nni.Saliency, x, y, nt_samples=3).double())
+    windows = nni.evaluation.method_settings("occlusion", images, "features.10", None, "fast", 0)[1]
+    occlusion = lambda network: BoundMethod(nni.Occlusion(network), **windows)
+    torch.testing.assert_close(board.scores["occlusion"]["efficient_mprt"], ev.efficient_mprt(model, occlusion, x, y).double())
+    # The baselines, by construction (BaselineMap's docstring): the centre map never moves and is the same for every
+    # class and model; the random map is redrawn per call (sqrt(1/2) relative change) but repeats on a rebuilt method.
+    centre, random = board.scores["baseline: centre"], board.scores["baseline: random"]
+    for name, value in {"max_sensitivity": 0.0, "local_lipschitz_estimate": 0.0, "random_logit": 1.0, "smooth_mprt": 1.0, "efficient_mprt": 0.0}.items():
+        torch.testing.assert_close(centre[name], torch.full((3,), value, dtype=torch.float64), msg=name)
+    torch.testing.assert_close(random["smooth_mprt"], torch.ones(3, dtype=torch.float64))
+    torch.testing.assert_close(random["efficient_mprt"], torch.zeros(3, dtype=torch.float64))
+    assert ((random["max_sensitivity"] - 0.5**0.5).abs() < 0.05).all()
+    assert (random["random_logit"].abs() < 0.1).all()
+    assert (random["local_lipschitz_estimate"] > 1).all()
+    with pytest.raises(ValueError, match="run the method themselves"):
+        nni.evaluation.metric_reliability(model, images, labels, {"a": lambda m, x, y: x, "b": lambda m, x, y: x}, metrics)
+
+
+def test_leaderboard_leaves_undefined_scores_out_of_the_summary(tiny_canvas):
+    model, images, labels, masks = tiny_canvas
+    mass = localisation_metrics(masks)["relevance mass accuracy"]
+
+    def first_undefined(model, x, a, y):
+        scores = mass(model, x, a, y).clone()
+        scores[0] = float("nan")
+        return scores
+
+    metrics = {"mass": mass, "mass, first undefined": first_undefined, "never defined": lambda model, x, a, y: torch.full((len(x),), float("nan"))}
+    board = leaderboard(model, images, labels, metrics, layer="features.10", methods=["saliency"], baselines=["centre"], n_resamples=100)
+    assert board.failed == {} and set(board.not_applicable) == {"saliency", "baseline: centre"}
+    assert set(board.not_applicable["saliency"]) == {"never defined"} and "every sample" in board.not_applicable["saliency"]["never defined"]
+    assert all(row["never defined"] != row["never defined"] for row in board.rows) and "never defined" not in board.summaries["saliency"]
+    assert "n/a" in board.cells()["saliency"]["never defined (↑)"]
+    board = leaderboard(model, images, labels, {m: metrics[m] for m in list(metrics)[:2]}, layer="features.10", methods=["saliency"],
+                        baselines=["centre"], n_resamples=100)
+    assert board.failed == {} and board.undefined == {name: {"mass, first undefined": 1} for name in ("saliency", "baseline: centre")}
+    summary = board.summaries["saliency"]["mass, first undefined"]
+    assert summary.mean == pytest.approx(float(board.scores["saliency"]["mass"][1:].mean()))
+
+
+def test_configured_method_binds_the_per_call_settings(tiny_canvas):
+    model, images, labels, _ = tiny_canvas
+    ig = configured_method("integrated-gradients", model, images, "features.10", None, "fast", 0)
+    assert isinstance(ig, BoundMethod) and ig.multiplies_by_inputs and ig.arguments == {"n_steps": 16}
+    torch.testing.assert_close(ig.attribute(images, target=labels), nni.IntegratedGradients(model).attribute(images, target=labels, n_steps=16))
+    rebound = ig.with_model(CanvasCNN(widths=(4, 4, 4, 4)).eval())
+    assert rebound.method.model is rebound.model and rebound.model is not model
+    assert isinstance(configured_method("saliency", model, images, "features.10", None, "fast", 0), nni.Saliency)
+    random = configured_method("baseline: random", model, images, "features.10", None, "fast", 3)
+    first, second = random.attribute(images, target=labels), random.attribute(images, target=labels)
+    assert torch.equal(first, baseline_map("random", images, seed=3).float()) and not torch.equal(first, second)
+    centre = BaselineMap(model, "centre")
+    assert torch.equal(centre.attribute(images), centre.attribute(images))
+    with pytest.raises(ValueError, match="unknown baseline"):
+        BaselineMap(model, "edge")
 
 
 def test_baseline_maps():

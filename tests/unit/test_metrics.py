@@ -275,7 +275,13 @@ def test_score_function_calls_each_metric_the_leaderboards_way():
     torch.testing.assert_close(flipping(model, x, maps, [1, 2, 3]), expected)
     sparseness = nni.evaluation.score_function("sparseness")
     torch.testing.assert_close(sparseness(model, x, maps, [1, 2, 3]), nni.evaluation.sparseness(maps))
-    with pytest.raises(ValueError, match="runs an explainer itself"):
-        nni.evaluation.score_function("max_sensitivity")
+    # The metrics that run the method get its factory: the same scores as the function called with the method.
+    sensitivity = nni.evaluation.score_function("max_sensitivity", n_samples=2, seed=3)
+    assert isinstance(sensitivity, nni.evaluation.ExplainerScore)
+    expected = nni.evaluation.max_sensitivity(nni.Saliency(model), x, [1, 2, 3], n_samples=2, seed=3)
+    torch.testing.assert_close(sensitivity(model, nni.Saliency, x, [1, 2, 3]), expected)
+    emprt = nni.evaluation.score_function("efficient_mprt", n_bins=20)
+    expected = nni.evaluation.efficient_mprt(model, nni.Saliency, x, [1, 2, 3], n_bins=20)
+    torch.testing.assert_close(emprt(model, nni.Saliency, x, [1, 2, 3]), expected)
     with pytest.raises(ValueError, match="unknown metric 'gini'"):
         nni.evaluation.score_function("gini")
