@@ -61,6 +61,26 @@ import nn_interpretability as nni
 # --------------------------------------------------------------------------------------------- cases
 
 
+class Timed(torch.nn.Module):
+    """The model, with the wall time, calls and rows of its forward passes counted."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self.seconds, self.calls, self.rows = 0.0, 0, 0
+
+    def forward(self, x):
+        start = time.perf_counter()
+        output = self.model(x)
+        self.seconds += time.perf_counter() - start
+        self.calls += 1
+        self.rows += x.shape[0]
+        return output
+
+
 @dataclass
 class Case:
     """One model and batch the methods are timed on, with the sizes of the costlier methods."""

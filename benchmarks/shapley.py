@@ -32,7 +32,6 @@ import warnings
 from pathlib import Path
 
 import torch
-from torch import nn
 from captum.attr import KernelShap as CaptumKernelShap
 from captum.attr import ShapleyValueSampling as CaptumShapleyValueSampling
 
@@ -43,27 +42,10 @@ from nn_interpretability.core.batching import CPU_ROWS
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from toy_models import mnist_cnn, mnist_like_batch  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import Timed  # noqa: E402  (the harness's forward counter)
+
 N = 8
-
-
-class Timed(nn.Module):
-    """The model, with the wall time, calls and rows of its forward passes counted."""
-
-    def __init__(self, model: nn.Module):
-        super().__init__()
-        self.model = model
-        self.reset()
-
-    def reset(self) -> None:
-        self.seconds, self.calls, self.rows = 0.0, 0, 0
-
-    def forward(self, x):
-        start = time.perf_counter()
-        output = self.model(x)
-        self.seconds += time.perf_counter() - start
-        self.calls += 1
-        self.rows += x.shape[0]
-        return output
 
 
 def cases(model):
