@@ -58,3 +58,16 @@ def test_checks_its_claims_on_every_run(path):
     # its claims with tolerances in its last code cell, which nbval executes on every run.
     last = _source(_code_cells(path)[-1])
     assert "assert " in last, "end the notebook with a cell asserting its claims"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_figures_fit_the_page_and_results_are_tables(path):
+    # A figure wider than the page is shrunk in the HTML with its text: nni.plot caps the width at 10 in.
+    code = "\n".join(_source(c) for c in _code_cells(path))
+    assert not re.search(r"plt\.(subplots|figure)\(", code), "make figures with nni.plot.subplots / nni.plot.figure"
+    # A bare dict as a cell's result prints as raw text in the report: show it with nni.plot.table.
+    for cell in _code_cells(path):
+        for output in cell["outputs"]:
+            text = "".join(output.get("data", {}).get("text/plain", []))
+            if output.get("output_type") == "execute_result" and "text/html" not in output.get("data", {}):
+                assert not text.lstrip().startswith("{"), f"a raw dict is shown: {text[:80]!r}"
