@@ -208,12 +208,19 @@ def _execute(
 
 
 def _figures_from_outputs(nb, figures_dir: Path) -> None:
-    """Write the PNG each figure cell shows as ``<figures_dir>/<id>.png``: the figures of a notebook taken as committed."""
-    for cell, id in figure_cells(nb):
+    """Write the PNG each figure cell shows as ``<figures_dir>/<id>.png``: the figures of a notebook taken as committed.
+
+    A cell that saves k figures and shows k images gives them in order; any other count is left out (and
+    the run reports the figure as not written).
+    """
+    cells: dict[int, tuple[object, list[str]]] = {}
+    for cell, name in figure_cells(nb):
+        cells.setdefault(id(cell), (cell, []))[1].append(name)
+    for cell, names in cells.values():
         images = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-        if len(images) == 1:
-            target = figures_dir / figure(id).file
-            target.write_bytes(base64.b64decode(images[0]))
+        if len(images) == len(names):
+            for name, image in zip(names, images):
+                (figures_dir / figure(name).file).write_bytes(base64.b64decode(image))
 
 
 def _take_committed(path: Path, executed: Path, figures_dir: Path) -> tuple[float, str | None]:

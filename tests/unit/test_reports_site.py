@@ -125,6 +125,22 @@ def test_export_only_takes_committed_outputs_and_writes_figures(tmp_path):
         reports.run_reports(notebooks_dir=notebooks, output_dir=out, execute=False, in_place=True)
 
 
+def test_export_only_takes_each_of_a_cells_figures_in_order(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    pngs = [base64.b64encode(f"PNG {i}".encode()).decode() for i in (1, 2)]
+    two = nbformat.v4.new_code_cell(
+        "nni.reports.save_figure(fig, 'saliency_maps')\nnni.reports.save_figure(fig, 'saliency_imagenet')",
+        outputs=[nbformat.v4.new_output("display_data", data={"image/png": png}) for png in pngs],
+    )
+    _notebook(notebooks / "03_saliency_maps.ipynb", two)
+    out = tmp_path / "site"
+    (result,) = reports.run_reports(notebooks_dir=notebooks, output_dir=out, execute=False, show_progress=False)
+    assert (out / "figures" / "saliency_maps.png").read_bytes() == b"PNG 1"
+    assert (out / "figures" / "saliency_imagenet.png").read_bytes() == b"PNG 2"
+    assert result.missing_figures == ()
+
+
 class _Terminal(io.StringIO):
     def isatty(self):
         return True
