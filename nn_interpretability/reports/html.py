@@ -12,7 +12,6 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass
 from html import escape
 from importlib.resources import files
@@ -105,14 +104,6 @@ def saved_figure_ids(source: str) -> list[str]:
         if isinstance(argument, ast.Constant) and isinstance(argument.value, str):
             ids.append(argument.value)
     return sorted(ids, key=source.find)
-
-
-def figure_cells(nb) -> Iterator[tuple[object, str]]:
-    """``(cell, id)`` for every manifest figure a notebook's code cells save, in notebook order."""
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            for id in saved_figure_ids(cell.source):
-                yield cell, id
 
 
 def stderr_outputs(nb) -> int:

@@ -22,7 +22,7 @@ from papermill.exceptions import PapermillExecutionError
 
 from ..core.progress import REPORT_BUILD_VARIABLE, interactive, progress
 from .figures import REPORTS_DIR_ENV, find_repo_root
-from .html import Page, export_page, figure_cells, install_mathjax, make_exporter, stderr_outputs
+from .html import Page, export_page, install_mathjax, make_exporter, saved_figure_ids, stderr_outputs
 from .index import write_index
 from .manifest import figure, figures_for
 from .scorecard import write_scorecard
@@ -213,12 +213,10 @@ def _figures_from_outputs(nb, figures_dir: Path) -> None:
     A cell that saves k figures and shows k images gives them in order; any other count is left out (and
     the run reports the figure as not written).
     """
-    cells: dict[int, tuple[object, list[str]]] = {}
-    for cell, name in figure_cells(nb):
-        cells.setdefault(id(cell), (cell, []))[1].append(name)
-    for cell, names in cells.values():
+    for cell in nb.cells:
+        names = saved_figure_ids(cell.source) if cell.cell_type == "code" else []
         images = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
-        if len(images) == len(names):
+        if names and len(images) == len(names):
             for name, image in zip(names, images):
                 (figures_dir / figure(name).file).write_bytes(base64.b64decode(image))
 

@@ -233,9 +233,10 @@ def test_every_report_figure_has_its_original_caption_and_differences():
 
 
 def test_committed_notebooks_figure_cells_match_the_manifest():
-    from nn_interpretability.reports.html import figure_cells
+    from nn_interpretability.reports.html import saved_figure_ids
     from nn_interpretability.reports.runner import _default_root, discover_notebooks
 
     for path in discover_notebooks(_default_root() / "notebooks"):
-        saved = [id for _, id in figure_cells(nbformat.read(path, as_version=4))]
+        cells = nbformat.read(path, as_version=4).cells
+        saved = [id for cell in cells if cell.cell_type == "code" for id in saved_figure_ids(cell.source)]
         assert sorted(saved) == sorted(e.id for e in reports.figures_for(path)), path.stem
