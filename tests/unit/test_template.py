@@ -109,3 +109,46 @@ def test_with_model_rebinds_inner_methods_and_layers():
     assert guided.grad_cam.model is wrapped and guided.guided.model is wrapped
     assert guided.grad_cam.layer is model.features[3] and guided.grad_cam.layer_name == "model.features.3"
     torch.testing.assert_close(guided.attribute(x, target=1), nni.GuidedGradCAM(wrapped, "model.features.3").attribute(x, target=1))
+
+
+class _LayoutProbe(nn.Module):
+    """A small RGB CNN that records the memory layout of every input it gets; ``flat_view`` makes it ``view`` its input."""
+
+    def __init__(self, flat_view: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.linear = nn.Linear(4 * 8 * 8, 3)
+        self.flat_view = flat_view
+        self.layouts = []
+
+    def forward(self, x):
+        self.layouts.append("channels_last" if x.is_contiguous(memory_format=torch.channels_last) else "contiguous")
+        if self.flat_view:
+            x = x.view(x.shape[0], -1).view(x.shape)  # a view needs the contiguous layout
+        return self.linear(self.conv(x).relu().flatten(1))
+
+
+def _rgb_batch():
+    return torch.rand(2, 3, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+
+
+@pytest.mark.parametrize("method", ["occlusion", "score-cam"])
+def test_perturbation_forwards_take_channels_last_images_and_gradients_keep_the_layout(method):
+    model = _LayoutProbe().double()
+    init = {"layer": "conv"} if method == "score-cam" else {}
+    options = {"sliding_window_shapes": (3, 2, 2)} if method == "occlusion" else {}
+    maps = nni.get_method(method)(model, **init).attribute(_rgb_batch(), target=1, **options)
+    assert maps.is_contiguous() and "channels_last" in model.layouts
+    model.layouts.clear()
+    gradients = nni.Saliency(model).attribute(_rgb_batch(), target=1)
+    assert model.layouts == ["contiguous"] and gradients.is_contiguous()
+
+
+def test_a_model_that_views_its_input_gets_its_perturbed_copies_contiguous_with_the_same_maps():
+    viewing, plain = _LayoutProbe(flat_view=True).double(), _LayoutProbe().double()
+    options = {"sliding_window_shapes": (3, 2, 2), "perturbations_per_eval": 4}
+    maps = nni.Occlusion(viewing).attribute(_rgb_batch(), target=1, **options)
+    # The first forward is tried channels-last, fails in the view, and runs again as given, as do all after it.
+    assert viewing.layouts[0] == "channels_last" and set(viewing.layouts[1:]) == {"contiguous"}
+    torch.testing.assert_close(maps, nni.Occlusion(plain).attribute(_rgb_batch(), target=1, **options), rtol=1e-12, atol=1e-12)
