@@ -86,8 +86,14 @@ def _label_column(ax, label: str, has_title: bool) -> None:
 
 
 def _shared_limits(cells: list, reduce: str, percentile: float, symmetric: bool) -> dict:
-    """One colour scale for the given maps: the widest of their own limits."""
+    """One colour scale for the given maps: the widest of their own limits.
+
+    Maps with nothing to scale (no finite value, or, for signed maps, no finite nonzero value:
+    e.g. a unit inactive on that input) take no part: their own limit is only a fallback (±1, or
+    0 to 1) that would drown the other maps. Without any other map each keeps that fallback.
+    """
     maps = [to_map(item, reduce) for item in cells]
+    maps = [m for m in maps if np.any(np.isfinite(m) & (m != 0) if symmetric else np.isfinite(m))]
     if not maps:
         return {}
     if symmetric:

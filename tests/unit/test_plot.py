@@ -368,3 +368,26 @@ def test_grid_row_labels_can_be_horizontal():
     # the horizontal label ends left of its row's axes
     renderer = fig.canvas.get_renderer()
     assert label.get_window_extent(renderer).x1 <= fig.axes[0].get_window_extent(renderer).x0
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_grid_shared_scale_ignores_maps_without_values(symmetric):
+    # An all-zero signed map (a unit inactive on that input) or one without finite values falls back
+    # on a limit of 1 of its own; in a shared scale that fallback must not drown the other maps.
+    g = torch.Generator().manual_seed(5)
+    maps = 0.05 * torch.rand(1, 4, 8, 8, generator=g)
+    maps[0, 1] = 0.0
+    maps[0, 2] = float("nan")
+    expected = [plot.color_limit(plot.to_map(m)) for m in maps[0, [0, 3]]]
+    for scale in ("row", "figure"):
+        fig = plot.grid(maps, scale=scale, symmetric=symmetric)
+        limits = [ax.images[0].get_clim() for ax in fig.axes[:4]]
+        assert len(set(limits)) == 1, scale
+        if symmetric:
+            np.testing.assert_allclose(limits[0][1], max(expected))
+        else:
+            ranges = [plot.arrays.value_range(plot.to_map(m)) for m in maps[0, [0, 1, 3]]]  # zeros are values
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            np.testing.assert_allclose(limits[0], (lo, hi))
+    blank = plot.grid(torch.zeros(1, 2, 8, 8), scale="row")  # nothing to scale: the maps' own fallback
+    assert [ax.images[0].get_clim() for ax in blank.axes[:2]] == [(-1.0, 1.0)] * 2
