@@ -86,8 +86,14 @@ def _label_column(ax, label: str, has_title: bool) -> None:
 
 
 def _shared_limits(cells: list, reduce: str, percentile: float, symmetric: bool) -> dict:
-    """One colour scale for the given maps: the widest of their own limits."""
+    """One colour scale for the given maps: the widest of their own limits.
+
+    Maps with nothing to scale (no finite value, or, for signed maps, no finite nonzero value:
+    e.g. a unit inactive on that input) take no part: their own limit is only a fallback (±1, or
+    0 to 1) that would drown the other maps. Without any other map each keeps that fallback.
+    """
     maps = [to_map(item, reduce) for item in cells]
+    maps = [m for m in maps if np.any(np.isfinite(m) & (m != 0) if symmetric else np.isfinite(m))]
     if not maps:
         return {}
     if symmetric:
@@ -107,7 +113,7 @@ def grid(
     figsize=None,
     ncols: int | None = None,
     cell_size: float = 1.8,
-    scale: str = "panel",
+    scale: str | Sequence[str] = "panel",
     colorbar: bool | None = None,
     max_width: float | None = MAX_WIDTH,
     row_label_rotation: float | None = None,
@@ -141,14 +147,16 @@ def grid(
         Number of columns for flat input.
     cell_size : float
         Inches per cell when ``figsize`` is not given.
-    scale : {"panel", "row", "figure"}
+    scale : {"panel", "row", "figure"} or a sequence of them, one per row
         Colour scale of the heatmaps and overlays: each map its own (``"panel"``), one per row or
-        one for the whole figure, so that magnitudes compare across the maps sharing it. A shared
-        scale of signed maps is symmetric around 0 with the largest of the maps' limits (the
-        ``percentile`` of ``|map|``); of unsigned maps (``symmetric=False``) it spans all their ranges.
+        one for the whole figure, so that magnitudes compare across the maps sharing it. A sequence
+        gives each row its own (e.g. ``["panel", "row"]``: maps in different units above maps in the
+        same units); the rows marked ``"figure"`` share one scale. A shared scale of signed maps is
+        symmetric around 0 with the largest of the maps' limits (the ``percentile`` of ``|map|``);
+        of unsigned maps (``symmetric=False``) it spans all their ranges.
     colorbar : bool, optional
-        Draw colorbars: one per map for ``scale="panel"``, one per row or one for the figure for a
-        shared scale. By default signed maps get them (``symmetric``, the default).
+        Draw colorbars: one per map of a ``"panel"`` row, one per ``"row"`` row and one for all the
+        ``"figure"`` rows. By default signed maps get them (``symmetric``, the default).
     max_width : float or None
         The widest the figure may be, in inches: a wider ``figsize`` (given or from ``cell_size``)
         shrinks in proportion, so titles stay legible when the figure is shown at page width.
@@ -166,12 +174,16 @@ def grid(
     matplotlib.figure.Figure
         Its first axes are the cells, row by row; colorbars come after them.
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
     rows = _rows(maps, ncols)
     nrows, width = len(rows), max((len(row) for row in rows), default=0)
     if nrows == 0 or width == 0:
         raise ValueError("grid needs at least one map")
+    row_scales = [scale] * nrows if isinstance(scale, str) else list(scale)
+    if len(row_scales) != nrows:
+        raise ValueError(f"scale: got {len(row_scales)} scales for {nrows} rows")
+    for row_scale in row_scales:
+        if row_scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {row_scale!r}")
     row_kinds = [kind] * nrows if isinstance(kind, str) else list(kind)
     if len(row_kinds) != nrows:
         raise ValueError(f"kind: got {len(row_kinds)} kinds for {nrows} rows")
@@ -203,13 +215,12 @@ def grid(
     colorbar = symmetric if colorbar is None else colorbar
     mapped = [[item is not None and k != "image" for item, k in zip(row, kinds)] for row, kinds in zip(rows, cell_kinds)]
     limit_args = (kwargs.get("reduce", "sum"), kwargs.get("percentile", 99.5), symmetric)
-    if scale == "figure":
-        shared = _shared_limits([i for row, m in zip(rows, mapped) for i, on in zip(row, m) if on], *limit_args)
-        row_limits = [shared] * nrows
-    elif scale == "row":
-        row_limits = [_shared_limits([i for i, on in zip(row, m) if on], *limit_args) for row, m in zip(rows, mapped)]
-    else:
-        row_limits = [{}] * nrows
+    scaled = [[i for i, on in zip(row, m) if on] for row, m in zip(rows, mapped)]  # the maps of each row
+    shared = _shared_limits([i for cells, s in zip(scaled, row_scales) if s == "figure" for i in cells], *limit_args)
+    row_limits = [
+        shared if s == "figure" else _shared_limits(cells, *limit_args) if s == "row" else {}
+        for cells, s in zip(scaled, row_scales)
+    ]
     fig, axes = plt.subplots(nrows, width, figsize=figsize, squeeze=False, layout="constrained")
     drawn = [[] for _ in range(nrows)]  # (axes, image layer) of the maps of each row
     for r, row in enumerate(rows):
@@ -226,20 +237,20 @@ def grid(
             if cell_kind == "image":
                 image(item, ax=ax, rescale=rescale, **text)
                 continue
-            panel = {**kwargs, **row_limits[r], "colorbar": colorbar and scale == "panel"}
+            panel = {**kwargs, **row_limits[r], "colorbar": colorbar and row_scales[r] == "panel"}
             if cell_kind == "heatmap":
                 layer = heatmap(item, ax=ax, **text, **panel)
             else:
                 layer = overlay(cell_images[r][c], item, ax=ax, **text, **panel)
             drawn[r].append((ax, layer))
-    if colorbar and scale == "row":
-        for row in drawn:
-            if row:
+    if colorbar:
+        for row, row_scale in zip(drawn, row_scales):
+            if row and row_scale == "row":
                 fig.colorbar(row[-1][1], ax=[ax for ax, _ in row], fraction=0.046 / len(row), pad=0.02, aspect=15)
-    elif colorbar and scale == "figure":
-        cells = [cell for row in drawn for cell in row]
+        cells = [cell for row, row_scale in zip(drawn, row_scales) if row_scale == "figure" for cell in row]
         if cells:
-            fig.colorbar(cells[-1][1], ax=[ax for ax, _ in cells], shrink=min(1.0, 0.9 / nrows + 0.3), pad=0.02)
+            shrink = min(1.0, 0.9 / row_scales.count("figure") + 0.3)
+            fig.colorbar(cells[-1][1], ax=[ax for ax, _ in cells], shrink=shrink, pad=0.02)
     if row_labels is not None:
         if row_label_rotation is None:
             row_height = figsize[1] / nrows - 0.25 * ((titles is not None) + (notes is not None))

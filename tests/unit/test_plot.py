@@ -368,3 +368,51 @@ def test_grid_row_labels_can_be_horizontal():
     # the horizontal label ends left of its row's axes
     renderer = fig.canvas.get_renderer()
     assert label.get_window_extent(renderer).x1 <= fig.axes[0].get_window_extent(renderer).x0
+
+
+@pytest.mark.parametrize("symmetric", [True, False])
+def test_grid_shared_scale_ignores_maps_without_values(symmetric):
+    # An all-zero signed map (a unit inactive on that input) or one without finite values falls back
+    # on a limit of 1 of its own; in a shared scale that fallback must not drown the other maps.
+    g = torch.Generator().manual_seed(5)
+    maps = 0.05 * torch.rand(1, 4, 8, 8, generator=g)
+    maps[0, 1] = 0.0
+    maps[0, 2] = float("nan")
+    expected = [plot.color_limit(plot.to_map(m)) for m in maps[0, [0, 3]]]
+    for scale in ("row", "figure"):
+        fig = plot.grid(maps, scale=scale, symmetric=symmetric)
+        limits = [ax.images[0].get_clim() for ax in fig.axes[:4]]
+        assert len(set(limits)) == 1, scale
+        if symmetric:
+            np.testing.assert_allclose(limits[0][1], max(expected))
+        else:
+            ranges = [plot.arrays.value_range(plot.to_map(m)) for m in maps[0, [0, 1, 3]]]  # zeros are values
+            lo, hi = min(r[0] for r in ranges), max(r[1] for r in ranges)
+            np.testing.assert_allclose(limits[0], (lo, hi))
+    blank = plot.grid(torch.zeros(1, 2, 8, 8), scale="row")  # nothing to scale: the maps' own fallback
+    assert [ax.images[0].get_clim() for ax in blank.axes[:2]] == [(-1.0, 1.0)] * 2
+
+
+def test_grid_takes_one_scale_per_row():
+    # inputs, then maps in one unit sharing a scale, then maps in units of their own; rows of
+    # different lengths leave their spare cells empty
+    g = torch.Generator().manual_seed(7)
+    same_units = [torch.randn(8, 16, generator=g) * f for f in (1.0, 2.0, 3.0)]
+    own_units = [torch.randn(8, 16, generator=g) * f for f in (0.01, 100.0)]
+    rows = [[torch.rand(1, 8, 16, generator=g)] * 2, same_units, own_units]
+    fig = plot.grid(rows, kind=["image", "heatmap", "heatmap"], scale=["panel", "row", "panel"], titles=list("abcdefg"))
+    cells, bars = _cells_and_colorbars(fig, 9)
+    assert len(bars) == 1 + 2  # one for the shared row, one for each map of the last
+    assert not cells[2].axison and not cells[8].axison
+    shared = max(plot.color_limit(plot.to_map(m)) for m in same_units)
+    np.testing.assert_allclose([ax.images[0].get_clim()[1] for ax in cells[3:6]], shared)
+    np.testing.assert_allclose([ax.images[0].get_clim()[1] for ax in cells[6:8]],
+                               [plot.color_limit(plot.to_map(m)) for m in own_units])
+    # rows marked "figure" share one scale and one colorbar among themselves
+    both = plot.grid([same_units, own_units + [same_units[0]]], scale=["figure", "figure"])
+    cells, bars = _cells_and_colorbars(both, 6)
+    assert len(bars) == 1 and len({ax.images[0].get_clim() for ax in cells}) == 1
+    with pytest.raises(ValueError, match="2 scales for 3 rows"):
+        plot.grid(rows, kind=["image", "heatmap", "heatmap"], scale=["row", "row"])
+    with pytest.raises(ValueError, match="scale must be one of"):
+        plot.grid(rows, kind=["image", "heatmap", "heatmap"], scale=["row", "row", "column"])
