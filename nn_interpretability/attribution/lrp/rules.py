@@ -58,6 +58,27 @@ def quotient(r: torch.Tensor, z: torch.Tensor, epsilon: float) -> torch.Tensor:
     return r / (z + zero) * ~zero
 
 
+def _patch_transpose(s: torch.Tensor, weight: torch.Tensor, input_shape: Sequence[int]) -> torch.Tensor:
+    """``weight^T s`` of a patchify convolution (stride = kernel; a ViT's patch embedding) as one matrix product.
+
+    Every output position reads its own patch, so the transposed convolution writes ``s`` at each position
+    times the flattened kernel into that patch; PyTorch's general ``convolution_backward`` takes 7–14×
+    longer for these shapes on the CPU. Input elements no patch covers (a remainder) get 0.
+    """
+    n, c_out, *grid = s.shape
+    c_in, *kernel = weight.shape[1:]
+    d = len(grid)
+    patches = s.movedim(1, -1).reshape(-1, c_out) @ weight.reshape(c_out, -1)  # (N * positions, C_in * kernel)
+    patches = patches.view(n, *grid, c_in, *kernel)
+    # (N, L_1..L_d, C_in, k_1..k_d) -> (N, C_in, L_1, k_1, ..., L_d, k_d) -> (N, C_in, L_1 k_1, ..., L_d k_d)
+    order = [0, d + 1] + [i for pair in zip(range(1, d + 1), range(d + 2, 2 * d + 2)) for i in pair]
+    full = patches.permute(order).reshape(n, c_in, *(g * k for g, k in zip(grid, kernel)))
+    remainder = [size - g * k for size, g, k in zip(input_shape[2:], grid, kernel)]
+    if any(remainder):
+        full = F.pad(full, [value for r in reversed(remainder) for value in (0, r)])
+    return full
+
+
 @dataclass
 class LinearLayer:
     """A layer ``z = W a + b`` as the rules see it.
@@ -96,7 +117,25 @@ class LinearLayer:
                 probe = s.new_zeros(input_shape).requires_grad_(True)
                 (gradient,) = torch.autograd.grad(self.forward(probe, weight), probe, s)
             return gradient
+        if self._is_patchify(weight):
+            return _patch_transpose(s, weight, input_shape)
         return _CONV_INPUT[self._dims](tuple(input_shape), weight, s, **self.options)
+
+    def _is_patchify(self, weight: torch.Tensor) -> bool:
+        """Whether the convolution cuts its input into disjoint patches (stride = kernel, no padding, dilation, groups)."""
+        d = self._dims
+        options = self.options
+
+        def sizes(name, default):
+            value = options.get(name, default)
+            return tuple(value) if isinstance(value, (tuple, list)) else (value,) * d
+
+        return (
+            sizes("stride", 1) == tuple(weight.shape[2:])
+            and sizes("padding", 0) == (0,) * d
+            and sizes("dilation", 1) == (1,) * d
+            and options.get("groups", 1) == 1
+        )
 
     def positive_part(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``weight^+`` as ``(w, scale)``: ``weight^+ = diag(scale) w``, ``scale`` None for the identity.
