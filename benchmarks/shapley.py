@@ -43,7 +43,7 @@ from captum.attr import ShapleyValueSampling as CaptumShapleyValueSampling
 
 import nn_interpretability as nni
 from nn_interpretability.attribution.lime import grid_segments
-from nn_interpretability.core.batching import CPU_ROWS, chunk_size
+from nn_interpretability.core.batching import chunk_size
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from toy_models import mnist_cnn, mnist_like_batch  # noqa: E402
@@ -54,12 +54,16 @@ from run import Timed  # noqa: E402  (the harness's forward counter)
 N = 8
 
 
+def perturbations_per_pass(x: torch.Tensor) -> int:
+    """Our default copies of the batch ``x`` per forward (Shapley sampling), which Captum is given too."""
+    return chunk_size(x[0].numel() * x.shape[0], rows_per_copy=x.shape[0])
+
+
 def cases(model, x):
     size = x.shape[-1]
     mask = torch.as_tensor(grid_segments(size, size, size // 7)).view(1, 1, size, size)
-    n = x.shape[0]
-    target = list(range(n))
-    copies = chunk_size(x[0].numel() * n, rows_per_copy=n)  # our default perturbations per pass
+    target = list(range(x.shape[0]))
+    copies = perturbations_per_pass(x)
     ours_svs = nni.ShapleyValueSampling(model, n_samples=10, seed=0)
     ours_ks = nni.KernelShap(model, n_samples=200, seed=0)
     return {
@@ -108,7 +112,8 @@ def main() -> None:
             continue
         model = Timed(network).eval()
         c, cell = x.shape[1], x.shape[-1] // 7
-        n, rows = x.shape[0], chunk_size(x[0].numel() * x.shape[0], rows_per_copy=x.shape[0]) * x.shape[0]
+        n = x.shape[0]
+        rows = perturbations_per_pass(x) * n
         blank = float((x.reshape(n, c, 7, cell, 7, cell) == 0).all(5).all(3).all(1).float().mean())
         print(f"{title}: float32, batch {n}, 49 grid cells ({blank:.0%} blank), {rows} rows per forward, {args.threads} thread(s)")
         for name, (ours, theirs) in cases(model, x).items():
