@@ -27,11 +27,16 @@ def _unsupported(what: str) -> NotImplementedError:
     )
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False, *, constant_weights=False
+):
     """``F.scaled_dot_product_attention`` as ``softmax(q kᵀ · scale + mask) v`` (Vaswani et al. 2017, eq. 1).
 
     A boolean mask marks the positions that take part (``True``), a float mask is added to the scores.
+    ``constant_weights`` detaches the queries and keys, so that the attention weights are constants.
     """
+    if constant_weights:
+        query, key = query.detach(), key.detach()
     length, source = query.shape[-2], key.shape[-2]
     if enable_gqa and query.shape[-3] != key.shape[-3]:
         repeats = query.shape[-3] // key.shape[-3]
@@ -53,8 +58,12 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     return torch.matmul(weights, value)
 
 
-def multi_head_attention_forward(*args, **kwargs):
-    """``F.multi_head_attention_forward`` (``nn.MultiheadAttention``) written out, sequence-first ``(L, N, E)``."""
+def multi_head_attention_forward(*args, constant_weights=False, **kwargs):
+    """``F.multi_head_attention_forward`` (``nn.MultiheadAttention``) written out, sequence-first ``(L, N, E)``.
+
+    ``constant_weights`` projects the queries and keys from detached inputs, so that the attention
+    weights are constants and only the value projection is on the backward path.
+    """
     a = bound_arguments(F.multi_head_attention_forward, args, kwargs)
     for option in ("bias_k", "bias_v", "static_k", "static_v"):
         if a[option] is not None:
@@ -72,10 +81,18 @@ def multi_head_attention_forward(*args, **kwargs):
     else:
         weights = a["in_proj_weight"].chunk(3)
     biases = (None,) * 3 if a["in_proj_bias"] is None else a["in_proj_bias"].chunk(3)
-    if not a["use_separate_proj_weight"] and query is key and key is value:
+    self_attention = not a["use_separate_proj_weight"] and query is key and key is value
+    if self_attention and constant_weights:
+        # Queries and keys by the first two thirds of the in_proj weight, off the backward path.
+        qk_bias = None if a["in_proj_bias"] is None else a["in_proj_bias"][: 2 * embed]
+        q, k = F.linear(query.detach(), a["in_proj_weight"][: 2 * embed], qk_bias).chunk(2, dim=-1)
+        v = F.linear(value, weights[2], biases[2])
+    elif self_attention:
         # Self-attention: one projection by the whole in_proj weight, as the fused kernel does.
         q, k, v = F.linear(query, a["in_proj_weight"], a["in_proj_bias"]).chunk(3, dim=-1)
     else:
+        if constant_weights:
+            query, key = query.detach(), key.detach()
         q, k, v = (F.linear(x, w, b) for x, w, b in zip((query, key, value), weights, biases))
     # (L, N, E) -> (N, heads, L, head_dim)
     q, k, v = (t.reshape(t.shape[0], n, heads, head_dim).permute(1, 2, 0, 3) for t in (q, k, v))
@@ -131,23 +148,29 @@ def _record(weights: torch.Tensor) -> None:
 
 
 class _Unfused(TorchFunctionMode):
+    def __init__(self, constant_weights: bool):
+        super().__init__()
+        self.constant_weights = constant_weights
+
     def __torch_function__(self, func, types, args=(), kwargs=None):
         rewrite = _REWRITES.get(func)
         if rewrite is not None:
-            return rewrite(*args, **(kwargs or {}))
+            return rewrite(*args, **(kwargs or {}), constant_weights=self.constant_weights)
         return func(*args, **(kwargs or {}))
 
 
 @contextmanager
-def unfused_attention(record: list | None = None):
+def unfused_attention(record: list | None = None, constant_weights: bool = False):
     """Run ``F.multi_head_attention_forward`` and ``F.scaled_dot_product_attention`` as their separate calls.
 
     Enter it inside (after) the interceptors that should see those calls. ``record``, a list, receives
     the attention weights ``(N, heads, L, S)`` of every such call in forward order (attention rollout).
+    ``constant_weights`` computes the attention weights from detached queries and keys (CP-LRP, Ali et
+    al. 2022): no gradient flows through them, and their backward pass is never run.
     """
     _RECORDERS.append(record)
     try:
-        with _Unfused():
+        with _Unfused(constant_weights):
             yield
     finally:
         _RECORDERS.pop()

@@ -184,7 +184,10 @@ def test_cp_lrp_gives_no_relevance_to_queries_and_keys():
     assert rq.abs().max() > 0 and rk.abs().max() > 0
 
 
-def test_fused_and_hand_written_attention_give_the_same_relevance():
+@pytest.mark.parametrize("attention_rule", ["attnlrp", "conservative"])
+def test_fused_and_hand_written_attention_give_the_same_relevance(attention_rule):
+    # CP-LRP holds the softmax output of hand-written attention constant, and computes the written-out
+    # kernels' queries and keys detached: the two ways must give the same relevance.
     torch.manual_seed(0)
     attention = nn.MultiheadAttention(8, 2, batch_first=True).double().eval()
 
@@ -213,10 +216,70 @@ def test_fused_and_hand_written_attention_give_the_same_relevance():
             return self.attention.out_proj(out).flatten(1)
 
     x = _double(2, 5, 8) - 0.5
-    lrp = lambda m: nni.LRP(m, composite=EpsilonPlusFlat()).attribute(x, target=11)  # noqa: E731
+    lrp = lambda m: nni.LRP(m, composite=EpsilonPlusFlat(attention=attention_rule)).attribute(x, target=11)  # noqa: E731
     reference = lrp(ByHand())
     torch.testing.assert_close(lrp(Fused()), reference)
     torch.testing.assert_close(lrp(SDPA()), reference)
+
+
+class _RecordingEpsilon(Epsilon):
+    """LRP-0 that counts the layers it is applied to in the backward pass."""
+
+    def __init__(self):
+        super().__init__(0.0, bias=False)
+        self.calls = 0
+
+    def relevance(self, layer, a, z, r):
+        self.calls += 1
+        return super().relevance(layer, a, z, r)
+
+
+class _SeparateProjections(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.q, self.k, self.v = (nn.Linear(6, 6, bias=False) for _ in range(3))
+
+    def forward(self, x):
+        weights = torch.softmax(self.q(x) @ self.k(x).transpose(-2, -1), dim=-1)
+        return (weights @ self.v(x)).flatten(1)
+
+
+@pytest.mark.parametrize("attention_rule, query_and_key_rules_run", [("attnlrp", 1), ("conservative", 0)])
+def test_cp_lrp_runs_no_rule_on_the_query_and_key_path(attention_rule, query_and_key_rules_run):
+    model = _SeparateProjections().double().eval()
+    recording = _RecordingEpsilon()
+    composite = Composite({"q": recording, "k": recording}, **LRP0, attention=attention_rule)
+    x = _double(2, 4, 6)
+    relevance, delta = nni.LRP(model, composite=composite).attribute(x, target=7, return_convergence_delta=True)
+    assert recording.calls == 2 * query_and_key_rules_run
+    if attention_rule == "conservative":
+        assert delta.abs().max() < 1e-12
+        torch.testing.assert_close(relevance.flatten(1).sum(1), model(x)[:, 7])
+
+
+def test_a_matrix_product_with_a_constant_is_a_linear_map_without_bias():
+    class Mixing(nn.Module):
+        def __init__(self):
+            super().__init__()
+            torch.manual_seed(0)
+            self.linear = nn.Linear(5, 5, bias=False)
+
+        def forward(self, x):
+            mixing = torch.linspace(0.5, 1.5, 9, dtype=x.dtype).reshape(3, 3)  # not a parameter: a constant
+            return (mixing @ self.linear(x)).flatten(1)
+
+    model, x = Mixing().double().eval(), _double(2, 3, 5)
+    relevance, delta = _lrp0(model).attribute(x, target=4, return_convergence_delta=True)
+    assert delta.abs().max() < 1e-12
+    # The product's rule by hand: R_h = h ∘ Mᵀ (R / (M h)) with R the one-hot logit at output (0, 4).
+    h = model.linear(x)
+    z = h.new_zeros(2, 3, 5)
+    z[:, 0, 4] = 1.0
+    mixing = torch.linspace(0.5, 1.5, 9, dtype=x.dtype).reshape(3, 3)
+    r_h = h * (mixing.T @ z)
+    torch.testing.assert_close(r_h.flatten(1).sum(1), model(x)[:, 4])
+    torch.testing.assert_close(relevance.flatten(1).sum(1), r_h.flatten(1).sum(1))
 
 
 @pytest.mark.parametrize("batch_first", [True, False])
@@ -236,11 +299,12 @@ def test_written_out_multi_head_attention_equals_the_fused_kernel(batch_first, o
     if options.get("attn_mask") == "float":
         options["attn_mask"] = torch.randn(length, length, dtype=torch.float64)
     fused = attention(x, x, x, **options)
-    with unfused_attention():
-        written_out = attention(x, x, x, **options)
-    torch.testing.assert_close(written_out[0], fused[0])
-    if fused[1] is not None:
-        torch.testing.assert_close(written_out[1], fused[1])
+    for constant_weights in (False, True):  # CP-LRP's detached queries and keys project separately
+        with unfused_attention(constant_weights=constant_weights):
+            written_out = attention(x, x, x, **options)
+        torch.testing.assert_close(written_out[0], fused[0])
+        if fused[1] is not None:
+            torch.testing.assert_close(written_out[1], fused[1])
 
 
 @pytest.mark.parametrize("options", [{}, {"is_causal": True}, {"attn_mask": "bool"}, {"scale": 0.3}])
@@ -249,9 +313,10 @@ def test_written_out_scaled_dot_product_attention_equals_the_fused_kernel(option
     options = dict(options)
     if options.get("attn_mask") == "bool":
         options["attn_mask"] = torch.rand(5, 5, generator=torch.Generator().manual_seed(4)) > 0.3
-    with unfused_attention():
-        written_out = F.scaled_dot_product_attention(q, k, v, **options)
-    torch.testing.assert_close(written_out, F.scaled_dot_product_attention(q, k, v, **options))
+    for constant_weights in (False, True):
+        with unfused_attention(constant_weights=constant_weights):
+            written_out = F.scaled_dot_product_attention(q, k, v, **options)
+        torch.testing.assert_close(written_out, F.scaled_dot_product_attention(q, k, v, **options))
 
 
 def test_unsupported_attention_options_are_named():

@@ -25,7 +25,9 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
 - products of two activations (gating, squeeze-excitation, GLU) and matrix products (``q @ kᵀ``,
   ``attn @ v``, ``bmm``, ``einsum``): AttnLRP's uniform rule, half of the relevance to each operand
   (:class:`_Bilinear`); with the composite's ``attention="conservative"`` (CP-LRP, Ali et al. 2022) the
-  attention weights are constants and the values get all of it.
+  attention weights are constants and the values get all of it (the written-out attention then computes
+  queries and keys detached, so no backward pass runs through them). A matrix product of an activation
+  and a constant that is no parameter is a linear map without bias: the activation gets all the relevance.
 - softmax: AttnLRP's rule (:class:`_Softmax`). ``nn.MultiheadAttention`` and
   ``F.scaled_dot_product_attention`` are written out as these operations
   (:func:`~nn_interpretability.core.attention.unfused_attention`).
@@ -128,6 +130,28 @@ def _vjp(graph, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return torch.autograd.grad(y, probes, s)
 
 
+
+def _no_relevance_no_work(function: type[torch.autograd.Function]) -> type[torch.autograd.Function]:
+    """Class decorator: an output that receives no relevance gives none to its inputs, computing nothing.
+
+    Autograd would hand such a backward pass zeros (CP-LRP's attention weights get no relevance, nor then
+    the softmax, ``q kᵀ`` and the query and key projections) and every rule would run on them; with
+    ``set_materialize_grads(False)`` the backward pass sees ``None`` and passes ``None`` on.
+    """
+    forward, backward = function.forward, function.backward
+
+    def forward_without_zeros(ctx, *args):
+        ctx.set_materialize_grads(False)
+        return forward(ctx, *args)
+
+    def backward_of_none(ctx, relevance):
+        return (None,) * len(ctx.needs_input_grad) if relevance is None else backward(ctx, relevance)
+
+    function.forward, function.backward = staticmethod(forward_without_zeros), staticmethod(backward_of_none)
+    return function
+
+
+@_no_relevance_no_work
 class _LayerRule(torch.autograd.Function):
     """Forward: the layer's own output. Backward: the relevance its rule gives the layer's input."""
 
@@ -146,6 +170,7 @@ class _LayerRule(torch.autograd.Function):
         return ctx.call.rule.relevance(ctx.call.layer, a, z, relevance), None, None
 
 
+@_no_relevance_no_work
 class _PassThrough(torch.autograd.Function):
     """Forward: ``call(x)``. Backward: relevance passes through unchanged (activations, dropout, scaling)."""
 
@@ -158,6 +183,7 @@ class _PassThrough(torch.autograd.Function):
         return relevance, None
 
 
+@_no_relevance_no_work
 class _SumRule(torch.autograd.Function):
     """The epsilon rule of a linear map without parameters: ``R_i = x_i sum_j dy_j/dx_i R_j / y_j``.
 
@@ -180,6 +206,7 @@ class _SumRule(torch.autograd.Function):
         return x * share, None, None
 
 
+@_no_relevance_no_work
 class _ResidualSum(torch.autograd.Function):
     """``y = a + sign b``; relevance split by contributions: ``R_a = a R / y``, ``R_b = sign b R / y``."""
 
@@ -198,6 +225,7 @@ class _ResidualSum(torch.autograd.Function):
         return (a * s).sum_to_size(a.shape), (signed * s).sum_to_size(b.shape), None, None
 
 
+@_no_relevance_no_work
 class _Bilinear(torch.autograd.Function):
     """``z = f(a, b)`` bilinear (``a * b``, ``a @ b``, ``einsum``): AttnLRP's uniform rule.
 
@@ -223,6 +251,7 @@ class _Bilinear(torch.autograd.Function):
         return *(x * next(grads) if wanted else None for x, wanted in zip((a, b), ctx.graph[1])), None, None, None
 
 
+@_no_relevance_no_work
 class _Softmax(torch.autograd.Function):
     """Softmax's rule in AttnLRP: ``R_i = x_i (R_i − s_i Σ_j R_j)`` along the softmax dimension.
 
@@ -244,6 +273,7 @@ class _Softmax(torch.autograd.Function):
         return x * (relevance - y * relevance.sum(ctx.dim, keepdim=True)), None
 
 
+@_no_relevance_no_work
 class _Normalization(torch.autograd.Function):
     """LayerNorm, GroupNorm and RMSNorm with their statistics taken as constants: the sum rule's epsilon rule.
 
@@ -339,8 +369,9 @@ class _Tracer(TorchFunctionMode):
             return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
         if name in _ADDITIONS:
             return self._addition(entry, args, kwargs)
-        if name in _PRODUCTS and self._operands_of_product(entry, args, kwargs) is not None:
-            return self._product(entry, args, kwargs)
+        product = self._binary_product(entry, args, kwargs) if name in _PRODUCTS else None
+        if product is not None:
+            return self._product(*product)
         if name in _SCALINGS:
             return self._scaling(entry, args, kwargs)
         if name == "softmax":
@@ -439,27 +470,38 @@ class _Tracer(TorchFunctionMode):
         # A constant (e.g. an input shift): the activation keeps its relevance.
         return entry.out_of_place(*args, **kwargs)
 
-    def _operands_of_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[int, int] | None:
-        """Positions of the two activation operands of a product, or None when fewer than two are activations."""
-        if entry.name == "einsum":
-            operands = args[1:] if len(args) > 2 else tuple(args[1]) if len(args) == 2 else ()
-            positions = [i for i, value in enumerate(operands) if _requires_grad(value)]
-            return (0, 1) if len(operands) == 2 and len(positions) == 2 else None
-        operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
-        return (0, 1) if len(operands) >= 2 and _requires_grad(operands[0]) and _requires_grad(operands[1]) else None
+    def _binary_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[Callable, torch.Tensor, torch.Tensor] | None:
+        """``(call, a, b)`` for a product the bilinear rule treats, or None.
 
-    def _product(self, entry: ops.OpEntry, args, kwargs):
-        """The product of two activations: :class:`_Bilinear` (CP-LRP: attention weights held constant)."""
+        That is a product of two activations, or a matrix product (``@``, ``bmm``, ``einsum``) of an
+        activation and a constant that is no parameter of the model (CP-LRP's attention weights computed
+        from detached queries and keys): a linear map without bias. An elementwise product with a constant
+        is a scaling (:meth:`_scaling`).
+        """
         if entry.name == "einsum":
-            equation, operands = args[0], (args[1:] if len(args) > 2 else tuple(args[1]))
+            equation, operands = args[0], (args[1:] if len(args) > 2 else tuple(args[1]) if len(args) == 2 else ())
+            if len(operands) != 2:
+                return None
             call = lambda a, b: torch.einsum(equation, a, b)  # noqa: E731
         else:
-            operands = (list(args) + [kwargs.get("other")])[:2]
+            operands = (list(args) + [kwargs.get("other")] * (len(args) < 2))[:2]
+            if len(operands) < 2:
+                return None
             base = entry.out_of_place
             call = lambda a, b: base(a, b)  # noqa: E731
         a, b = operands
-        constant = None
-        if self.attention == "conservative":
+        activations = _requires_grad(a) + _requires_grad(b)
+        if activations == 2:
+            return call, a, b
+        constant = b if _requires_grad(a) else a
+        if activations == 1 and entry.name != "mul" and isinstance(constant, torch.Tensor) and self._owner(constant) is None:
+            return call, a, b
+        return None
+
+    def _product(self, call: Callable, a: torch.Tensor, b: torch.Tensor):
+        """A product for :class:`_Bilinear`: a constant operand, or one CP-LRP holds constant, gets no relevance."""
+        constant = None if _requires_grad(a) and _requires_grad(b) else (1 if _requires_grad(a) else 0)
+        if constant is None and self.attention == "conservative":
             held = [i for i, t in enumerate((a, b)) if self.weights.get(id(t)) is t]
             constant = held[0] if len(held) == 1 else None
         return _Bilinear.apply(a, b, call, self.stabilizer, constant)
@@ -640,7 +682,8 @@ class LRP(Attribution):
         merge = next(iter(self.canonizers), None)
         tracer = _Tracer(self.model, self.composite.stabilizer, merge, self.composite.attention)
         tracer.check_signs = self.nonnegative_hidden_inputs
-        with intercept_activations(_pass_activation), tracer, unfused_attention():
+        constant = self.composite.attention == "conservative"
+        with intercept_activations(_pass_activation), tracer, unfused_attention(constant_weights=constant):
             output = run.forward(x)
         tracer.outputs.clear()
         layers = _as_layers(tracer.calls, tracer.positions)
