@@ -1,4 +1,6 @@
 """The operation catalogue knows every spelling torch offers of each operation it names."""
+import inspect
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -201,3 +203,30 @@ def test_every_activation_spelling_is_intercepted(entry):
     assert seen == [entry.name] and entry.name in ACTIVATIONS
     torch.testing.assert_close(output, entry.out_of_place(x.clone(), *rest))
     torch.testing.assert_close(inputs, x)  # in-place spellings run out of place
+
+
+@pytest.mark.parametrize(
+    "func, args, kwargs",
+    [
+        (F.dropout, (0.1,), {"training": False}),
+        (F.layer_norm, ((3,),), {"eps": 1e-3}),
+        (F.batch_norm, (None, None), {"training": True}),
+        (F.softmax, (), {"dim": 1}),
+        (F.group_norm, (1,), {}),
+    ],
+)
+def test_bound_arguments_equal_inspect_binding_in_order_and_values(func, args, kwargs):
+    x = torch.rand(2, 3)
+    reference = inspect.signature(func).bind(x, *args, **kwargs)
+    reference.apply_defaults()
+    bound = ops.bound_arguments(func, (x, *args), kwargs)
+    assert list(bound) == list(reference.arguments)
+    assert all(bound[name] is value for name, value in reference.arguments.items())
+
+
+def test_bound_arguments_raise_on_a_wrong_call_as_inspect_does():
+    x = torch.rand(2, 3)
+    with pytest.raises(TypeError):
+        ops.bound_arguments(F.dropout, (x, 0.1), {"p": 0.2})  # p twice
+    with pytest.raises(TypeError):
+        ops.bound_arguments(F.layer_norm, (x,), {})  # normalized_shape missing

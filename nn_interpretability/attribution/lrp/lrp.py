@@ -87,7 +87,12 @@ def _name(func) -> str:
 
 
 def _requires_grad(value) -> bool:
-    return isinstance(value, torch.Tensor) and value.requires_grad
+    if not isinstance(value, torch.Tensor):
+        return False
+    # Under the tracer every tensor property read is itself a torch-function call through the modes
+    # below it (about 1 µs each); the tracer reads this one for every argument of every call.
+    with torch._C.DisableTorchFunction():
+        return value.requires_grad
 
 
 def _flat(args, kwargs) -> list:
