@@ -38,8 +38,8 @@ _RESHAPE_HINT = (
 )
 
 
-def _capture(layer: nn.Module, store: dict, check: bool = True) -> None:
-    """Keep the layer's output for the method; the hook goes away with :func:`borrowed`."""
+def _capture(layer: nn.Module, store: dict, check: bool = True) -> torch.utils.hooks.RemovableHandle:
+    """Keep the layer's output for the method; the hook goes away with :func:`borrowed` (or its handle)."""
 
     def hook(module, args, output):
         if not isinstance(output, torch.Tensor) or (check and output.dim() < 3):
@@ -53,7 +53,7 @@ def _capture(layer: nn.Module, store: dict, check: bool = True) -> None:
         # ReLU(inplace=True)) cannot change the activation whose gradient Grad-CAM needs.
         return output.clone()
 
-    layer.register_forward_hook(hook)
+    return layer.register_forward_hook(hook)
 
 
 def _scale_factors(n: int, size: int, rounding: str) -> set[int]:
@@ -186,8 +186,8 @@ class _ClassActivationMap(Attribution):
     def _rebind(self, model: nn.Module) -> None:
         self.layer_name, self.layer = same_layer(model, self.layer, self.layer_name)
 
-    def _capture(self, store: dict) -> None:
-        _capture(self.layer, store, check=self.reshape is None)
+    def _capture(self, store: dict) -> torch.utils.hooks.RemovableHandle:
+        return _capture(self.layer, store, check=self.reshape is None)
 
     def _layout(self, activation: torch.Tensor, inputs: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
         layout = feature_maps(activation, inputs.shape[2:], self.reshape, repr(self.layer_name))
@@ -312,7 +312,7 @@ class _WeightedMapCAM(_ClassActivationMap):
 
     def _explain(self, run: Run, upsample: bool, **batching) -> torch.Tensor:
         store: dict = {}
-        self._capture(store)
+        capture = self._capture(store)
         if self.needs_gradients:
             output = run.forward(run.inputs.detach().requires_grad_(True))
             scores = run.select(output)
@@ -325,6 +325,9 @@ class _WeightedMapCAM(_ClassActivationMap):
             with torch.no_grad():
                 output = run.forward(run.inputs)
                 scores = run.select(output)
+            # The further forwards (masked or ablated copies) need no activations: no clone of them, and no
+            # hook that would keep the forwards from a BatchNorm-folded copy of the model.
+            capture.remove()
             activation = store["maps"]
             layout = self._layout(activation, run.inputs)
             gradients = None
@@ -469,6 +472,7 @@ class _PerturbationCAM(_WeightedMapCAM):
     """Score-CAM and Ablation-CAM: channel weights from further forwards, one per (channel, sample), batched."""
 
     needs_gradients = False
+    perturbation_forwards = True
 
     def _attribute(
         self, run: Run, upsample: bool = True, internal_batch_size: int | None = None, show_progress: bool | None = None

@@ -149,6 +149,7 @@ class Lime(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    perturbation_forwards = True
     stochastic = True
     min_input_dim = 4
     renamed_arguments = {"batch_size": "perturbations_per_eval"}

@@ -62,6 +62,7 @@ class Occlusion(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    perturbation_forwards = True
     multiple_inputs = True
 
     def _attribute(

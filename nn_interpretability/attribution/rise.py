@@ -56,6 +56,7 @@ class RISE(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    perturbation_forwards = True
     stochastic = True
     min_input_dim = 4
 

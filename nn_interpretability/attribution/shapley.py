@@ -114,6 +114,7 @@ class FeatureAblation(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    perturbation_forwards = True
     multiple_inputs = True
 
     def _attribute(
@@ -189,6 +190,7 @@ class ShapleyValueSampling(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    perturbation_forwards = True
     stochastic = True
     multiple_inputs = True
 
@@ -313,6 +315,7 @@ class KernelShap(Attribution):
 
     takes_baselines = True
     needs_gradients = False
+    perturbation_forwards = True
     stochastic = True
     multiple_inputs = True
 

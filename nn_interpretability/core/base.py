@@ -16,6 +16,7 @@ from torch import nn
 
 from .batching import chunk_size, chunks, repeat_per_sample
 from .hooks import Borrow, borrowed
+from .inference import foldable, inference_copy, same_outputs
 from .targets import ClassScore, Selector, Target, as_selector, every_class, resolve_target, select_target
 from .validation import check_batch, check_dtype, check_inputs
 from .vocabulary import translate
@@ -103,6 +104,7 @@ class Run:
         borrow: Borrow,
         method: str = "the method",
         additional_forward_args: tuple = (),
+        fold: bool = False,
     ):
         self.model = model
         self.inputs = inputs
@@ -113,6 +115,8 @@ class Run:
         self._selector: Selector | None = None
         self._classes: torch.Tensor | None = None
         self._channels_last: bool | None = None  # whether the model takes channels-last images; None: not yet tried
+        self._fold = fold  # a BatchNorm-folded copy is still to be tried at the next forward without autograd
+        self._folded: nn.Module | None = None
 
     @property
     def n(self) -> int:
@@ -143,15 +147,20 @@ class Run:
         batches on the CPU to the model in channels-last layout, where oneDNN's convolutions run 6–22 % faster
         (torchvision's resnet18, vgg11, densenet121, mobilenet_v3_small, efficientnet_b0, convnext_tiny and
         vit_b_16, 8 × 224², one thread); a model that cannot take that layout (a ``view`` of its input) gets
-        them as they are, from the first such forward on. Gradients are left to the layout given.
+        them as they are, from the first such forward on. Gradients are left to the layout given. For the
+        methods with :attr:`~Attribution.perturbation_forwards` these forwards run a copy of the model with its
+        BatchNorm folded into the convolutions (:func:`~.inference.inference_copy`), made at the first of them
+        at which the model has no hooks and checked against the model on that batch's first rows.
         """
         rows = (x[0] if isinstance(x, tuple) else x).shape[0]
         extra = self.additional_for(rows, sample)
-        if self._channels_last is not False and not torch.is_grad_enabled():
+        if torch.is_grad_enabled():
+            return forward_output(self.model, x, self.n, extra)
+        if self._channels_last is not False:
             laid_out = _channels_last(x)
             if laid_out is not None:
                 try:
-                    output = forward_output(self.model, laid_out, self.n, extra)
+                    output = self._forward_without_autograd(laid_out, extra)
                 except ValueError:
                     if self._channels_last:
                         raise
@@ -159,6 +168,31 @@ class Run:
                 else:
                     self._channels_last = True
                     return output
+        return self._forward_without_autograd(x, extra)
+
+    def _forward_without_autograd(self, x, extra: tuple) -> torch.Tensor:
+        """:func:`forward_output` of the folded copy, once made; at the first forward it may be, the model's, and the copy made."""
+        if self._folded is not None:
+            return forward_output(self._folded, x, self.n, extra)
+        if not (self._fold and foldable(self.model)):
+            return forward_output(self.model, x, self.n, extra)
+        xs = x if isinstance(x, tuple) else (x,)
+        rows = xs[0].shape[0]
+        # The check runs the model on the first rows only (an eval-mode model treats rows independently).
+        head = lambda values: tuple(v[:2] if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == rows else v for v in values)  # noqa: E731
+        expected = forward_output(self.model, head(xs) if isinstance(x, tuple) else head(xs)[0], self.n, head(extra))
+        self._fold = False  # tried once (after the model ran: a channels-last failure retries in the given layout)
+        images = [t for t in xs if isinstance(t, torch.Tensor) and t.dim() == 4]
+        layout = bool(images) and all(t.is_contiguous(memory_format=torch.channels_last) for t in images)
+        folded = inference_copy(self.model, channels_last=layout)
+        if folded is not None:
+            try:
+                copied = forward_output(folded, x, self.n, extra)
+            except Exception:  # noqa: BLE001 - a copy that cannot run the batch is not used
+                copied = None
+            if copied is not None and same_outputs(expected, copied[: len(expected)]):
+                self._folded = folded
+                return copied  # every forward from here on comes from the copy
         return forward_output(self.model, x, self.n, extra)
 
     def additional_copies(self, copies: int) -> tuple:
@@ -319,6 +353,9 @@ class Attribution:
         template repeats the batch once per class.
     renamed_arguments : dict
         Old per-call argument names, still accepted with a ``DeprecationWarning``: ``{old: new}``.
+    perturbation_forwards : bool
+        ``attribute`` runs the model without autograd on many perturbed copies of the batch, so that
+        :meth:`Run.forward` gives them to a BatchNorm-folded copy of it (:mod:`~.inference`).
     """
 
     takes_baselines: bool = False
@@ -331,6 +368,7 @@ class Attribution:
     multiple_inputs: bool = False
     maps_like_inputs: bool = True
     renamed_arguments: Mapping[str, str] = {}
+    perturbation_forwards: bool = False
 
     def __init__(self, model: nn.Module):
         if not isinstance(model, nn.Module):
@@ -401,7 +439,8 @@ class Attribution:
         _warn_batch_coupled(self.model)
         wants_delta = bool(kwargs.get("return_convergence_delta"))
         with borrowed(self.model) as borrow:
-            result = body(Run(self.model, inputs, target, borrow, name, additional), **kwargs)
+            run = Run(self.model, inputs, target, borrow, name, additional, fold=self.perturbation_forwards)
+            result = body(run, **kwargs)
         maps, delta = result if wants_delta else (result, None)
         if isinstance(inputs, tuple):
             maps = tuple(_as_input_dtype(m, x) for m, x in zip(maps, inputs))

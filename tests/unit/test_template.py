@@ -152,3 +152,66 @@ def test_a_model_that_views_its_input_gets_its_perturbed_copies_contiguous_with_
     # The first forward is tried channels-last, fails in the view, and runs again as given, as do all after it.
     assert viewing.layouts[0] == "channels_last" and set(viewing.layouts[1:]) == {"contiguous"}
     torch.testing.assert_close(maps, nni.Occlusion(plain).attribute(_rgb_batch(), target=1, **options), rtol=1e-12, atol=1e-12)
+
+
+class _CountingBNNet(nn.Module):
+    """An RGB CNN with BatchNorm (eval mode) that counts the calls of its Python forward."""
+
+    def __init__(self, branch_on_data: bool = False):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.bn = nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4)
+        self.linear = nn.Linear(4 * 8 * 8, 3)
+        with torch.no_grad():  # statistics and an affine map that are not the identity
+            self.bn.running_mean.uniform_(-0.5, 0.5)
+            self.bn.running_var.uniform_(0.5, 2.0)
+            self.bn.weight.uniform_(0.5, 1.5)
+            self.bn.bias.uniform_(-0.5, 0.5)
+        self.branch_on_data = branch_on_data
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        h = self.bn(self.conv(x)).relu()
+        if self.branch_on_data and h.sum() < 0:  # data-dependent control flow: torch.fx cannot trace it
+            h = -h
+        return self.linear(h.flatten(1))
+
+
+@pytest.mark.parametrize("method", ["shapley-value-sampling", "occlusion", "score-cam"])
+def test_perturbation_forwards_run_a_batch_norm_folded_copy_with_the_same_maps(method):
+    folded, hooked = _CountingBNNet().double().eval(), _CountingBNNet().double().eval()
+    hooked.register_forward_hook(lambda module, args, output: None)  # a hook keeps the forwards on the model
+    init = {"score-cam": {"layer": "bn"}, "shapley-value-sampling": {"n_samples": 2}}.get(method, {})
+    options = {
+        "occlusion": {"sliding_window_shapes": (3, 2, 2), "perturbations_per_eval": 4},
+        "shapley-value-sampling": {"perturbations_per_eval": 16},
+        "score-cam": {"internal_batch_size": 2},
+    }[method]
+    maps = nni.get_method(method)(folded, **init).attribute(_rgb_batch(), target=1, **options)
+    reference = nni.get_method(method)(hooked, **init).attribute(_rgb_batch(), target=1, **options)
+    torch.testing.assert_close(maps, reference, rtol=1e-10, atol=1e-12)
+    # The model's own forward ran for the first batch (the copy is checked against it) and for the trace.
+    assert folded.calls <= 3 < hooked.calls
+    assert not folded.bn.training and folded._forward_hooks == {}  # the model comes back as it was
+
+
+def test_a_model_torch_fx_cannot_trace_keeps_its_perturbation_forwards():
+    model = _CountingBNNet(branch_on_data=True).double().eval()
+    options = {"sliding_window_shapes": (3, 2, 2), "perturbations_per_eval": 4}
+    maps = nni.Occlusion(model).attribute(_rgb_batch(), target=1, **options)
+    passes = model.calls
+    assert passes > 3
+    hooked = _CountingBNNet(branch_on_data=True).double().eval()
+    hooked.register_forward_hook(lambda module, args, output: None)
+    torch.testing.assert_close(maps, nni.Occlusion(hooked).attribute(_rgb_batch(), target=1, **options), rtol=0, atol=0)
+
+
+def test_gradient_methods_and_train_mode_models_run_the_model_itself():
+    model = _CountingBNNet().double().eval()
+    nni.Saliency(model).attribute(_rgb_batch(), target=1)
+    assert model.calls == 1
+    model.train()
+    with pytest.warns(BatchCoupledWarning):
+        nni.Occlusion(model).attribute(_rgb_batch(), target=1, sliding_window_shapes=(3, 2, 2), perturbations_per_eval=4)
+    assert model.calls > 4 and model.training
