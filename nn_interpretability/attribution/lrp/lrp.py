@@ -135,7 +135,6 @@ def _vjp(graph, s: torch.Tensor) -> tuple[torch.Tensor, ...]:
     return torch.autograd.grad(y, probes, s)
 
 
-
 def _no_relevance_no_work(function: type[torch.autograd.Function]) -> type[torch.autograd.Function]:
     """Class decorator: an output that receives no relevance gives none to its inputs, computing nothing.
 
@@ -475,8 +474,9 @@ class _Tracer(TorchFunctionMode):
         # A constant (e.g. an input shift): the activation keeps its relevance.
         return entry.out_of_place(*args, **kwargs)
 
-    def _binary_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[Callable, torch.Tensor, torch.Tensor] | None:
-        """``(call, a, b)`` for a product the bilinear rule treats, or None.
+    def _binary_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[Callable, torch.Tensor, torch.Tensor, int | None] | None:
+        """``(call, a, b, constant)`` for a product the bilinear rule treats, or None; ``constant`` indexes
+        an operand that is no activation (None: both are).
 
         That is a product of two activations, or a matrix product (``@``, ``bmm``, ``einsum``) of an
         activation and a constant that is no parameter of the model (CP-LRP's attention weights computed
@@ -495,17 +495,17 @@ class _Tracer(TorchFunctionMode):
             base = entry.out_of_place
             call = lambda a, b: base(a, b)  # noqa: E731
         a, b = operands
-        activations = _requires_grad(a) + _requires_grad(b)
-        if activations == 2:
-            return call, a, b
-        constant = b if _requires_grad(a) else a
-        if activations == 1 and entry.name != "mul" and isinstance(constant, torch.Tensor) and self._owner(constant) is None:
-            return call, a, b
+        grads = (_requires_grad(a), _requires_grad(b))
+        if all(grads):
+            return call, a, b, None
+        constant = grads.index(False)
+        value = operands[constant]
+        if any(grads) and entry.name != "mul" and isinstance(value, torch.Tensor) and self._owner(value) is None:
+            return call, a, b, constant
         return None
 
-    def _product(self, call: Callable, a: torch.Tensor, b: torch.Tensor):
+    def _product(self, call: Callable, a: torch.Tensor, b: torch.Tensor, constant: int | None):
         """A product for :class:`_Bilinear`: a constant operand, or one CP-LRP holds constant, gets no relevance."""
-        constant = None if _requires_grad(a) and _requires_grad(b) else (1 if _requires_grad(a) else 0)
         if constant is None and self.attention == "conservative":
             held = [i for i, t in enumerate((a, b)) if self.weights.get(id(t)) is t]
             constant = held[0] if len(held) == 1 else None
