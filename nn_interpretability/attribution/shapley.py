@@ -303,6 +303,10 @@ class KernelShap(Attribution):
     generator seeded by ``seed``, one set of coalitions for every sample of the batch (each sample's map is
     Captum's on that sample alone after ``torch.manual_seed(seed)``); the regression is scikit-learn's ``LinearRegression`` with
     ``sample_weight`` (minimum-norm least squares), in float64. Features are shared across the inputs of a tuple.
+    A coalition changes a sample's input through its features that differ from their baseline only, so a
+    forward scores each distinct coalition of those once (drawn coalitions repeat: 13 of 200 over 49
+    features, and blank cells of a digit against a zero baseline merge many more), and the input itself and
+    the baseline come from one forward each.
 
     Parameters
     ----------
@@ -369,8 +373,8 @@ class KernelShap(Attribution):
             Binary coalitions ``(S, K)`` for every sample, weighted by the Shapley kernel
             (:func:`shapley_kernel`), instead of the drawn ones: all ``2^K`` give the exact Shapley values.
         perturbations_per_eval : int, optional
-            Coalitions per forward pass (each for the whole batch); ``None`` keeps a pass at about
-            :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements.
+            A forward pass holds ``perturbations_per_eval × N`` coalitions (of any samples); ``None`` keeps a
+            pass at about :data:`~nn_interpretability.core.batching.CHUNK_ELEMENTS` elements.
         show_progress : bool, optional
             A progress bar over the forward passes; ``None`` shows it in a terminal or notebook only.
         """
@@ -390,18 +394,30 @@ class KernelShap(Attribution):
                 raise ValueError("coalitions must hold only 0 and 1")
             z = coalitions.cpu().bool()
             weights = shapley_kernel(z)
-        samples = z.shape[0]
-        # Coalition s of sample i sits at row s * N + i.
-        keep = z.repeat_interleave(n, 0).to(device)
+        # A coalition changes sample i's input through its features that differ from their baseline only:
+        # it scores as the coalition of those alone. Each distinct such coalition of a sample is scored once,
+        # the input itself by the forward of the batch and no changing feature by that of the baselines.
+        changes = ~unchanged_features(xs, baselines, masks, count)
+        z_on_device = z.to(device)
+        distinct, owner, index, offset = [], [], [], 0
+        for i in range(n):
+            rows, inverse = torch.unique(z_on_device & changes[i], dim=0, return_inverse=True)
+            distinct.append(rows)
+            owner.append(torch.full((len(rows),), i, device=device))
+            index.append(inverse + offset)
+            offset += len(rows)
+        distinct, owner, index = torch.cat(distinct), torch.cat(owner), torch.stack(index)  # (R, K), (R,), (N, S)
+        needed = ((distinct != changes[owner]).any(1) & distinct.any(1)).nonzero().squeeze(1)
         per_pass = _copies_per_pass(xs, perturbations_per_eval, n)
-        scores = []
         with torch.no_grad():
-            selector = run.selector
-            for block in progress(chunks(samples, per_pass), "kernel shap", show_progress):
-                rows = torch.arange(block.start * n, block.stop * n, device=device)
-                sample = rows % n
-                scores.append(selector(run.forward(run.like(compose(xs, baselines, masks, keep[rows], sample))), sample))
-        y = torch.cat(scores).view(samples, n).T.double().cpu().numpy()
+            full = run.select(run.forward(run.like(xs)))
+            empty = run.select(run.forward(run.like(baselines)))  # the target was chosen on the inputs
+            score = torch.where(distinct.any(1), full[owner], empty[owner])
+            for block in progress(chunks(len(needed), per_pass * n), "kernel shap", show_progress):
+                r = needed[block.start : block.stop]
+                i = owner[r]
+                score[r] = run.select(run.forward(run.like(compose(xs, baselines, masks, distinct[r], i)), i), i)
+        y = score[index].double().cpu().numpy()
         features, weights = z.double().numpy(), weights.numpy()
         values = np.stack([LinearRegression().fit(features, y[i], sample_weight=weights).coef_ for i in range(n)])
         return run.like(spread(torch.as_tensor(values, device=device), masks, xs))

@@ -16,7 +16,7 @@ from torch import nn
 
 from .batching import chunk_size, chunks, repeat_per_sample
 from .hooks import Borrow, borrowed
-from .inference import foldable, inference_copy, same_outputs
+from .inference import inference_copy, same_outputs, worth_a_copy
 from .targets import ClassScore, Selector, Target, as_selector, every_class, resolve_target, select_target
 from .validation import check_batch, check_dtype, check_inputs
 from .vocabulary import translate
@@ -115,7 +115,7 @@ class Run:
         self._selector: Selector | None = None
         self._classes: torch.Tensor | None = None
         self._channels_last: bool | None = None  # whether the model takes channels-last images; None: not yet tried
-        self._fold = fold  # a BatchNorm-folded copy is still to be tried at the next forward without autograd
+        self._fold = fold  # a folded, channels-last copy is still to be tried at the next forward without autograd
         self._folded: nn.Module | None = None
 
     @property
@@ -149,8 +149,9 @@ class Run:
         vit_b_16, 8 × 224², one thread); a model that cannot take that layout (a ``view`` of its input) gets
         them as they are, from the first such forward on. Gradients are left to the layout given. For the
         methods with :attr:`~Attribution.perturbation_forwards` these forwards run a copy of the model with its
-        BatchNorm folded into the convolutions (:func:`~.inference.inference_copy`), made at the first of them
-        at which the model has no hooks and checked against the model on that batch's first rows.
+        BatchNorm folded into the convolutions and its weights in the layout of the images
+        (:func:`~.inference.inference_copy`), made at the first of them at which the model has no hooks and
+        checked against the model on that batch's first rows.
         """
         rows = (x[0] if isinstance(x, tuple) else x).shape[0]
         extra = self.additional_for(rows, sample)
@@ -174,16 +175,18 @@ class Run:
         """:func:`forward_output` of the folded copy, once made; at the first forward it may be, the model's, and the copy made."""
         if self._folded is not None:
             return forward_output(self._folded, x, self.n, extra)
-        if not (self._fold and foldable(self.model)):
+        if not self._fold:
             return forward_output(self.model, x, self.n, extra)
         xs = x if isinstance(x, tuple) else (x,)
+        images = [t for t in xs if isinstance(t, torch.Tensor) and t.dim() == 4]
+        layout = bool(images) and all(t.is_contiguous(memory_format=torch.channels_last) for t in images)
+        if not worth_a_copy(self.model, channels_last=layout):
+            return forward_output(self.model, x, self.n, extra)
         rows = xs[0].shape[0]
         # The check runs the model on the first rows only (an eval-mode model treats rows independently).
         head = lambda values: tuple(v[:2] if isinstance(v, torch.Tensor) and v.dim() and v.shape[0] == rows else v for v in values)  # noqa: E731
         expected = forward_output(self.model, head(xs) if isinstance(x, tuple) else head(xs)[0], self.n, head(extra))
         self._fold = False  # tried once (after the model ran: a channels-last failure retries in the given layout)
-        images = [t for t in xs if isinstance(t, torch.Tensor) and t.dim() == 4]
-        layout = bool(images) and all(t.is_contiguous(memory_format=torch.channels_last) for t in images)
         folded = inference_copy(self.model, channels_last=layout)
         if folded is not None:
             try:

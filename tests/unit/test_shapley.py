@@ -3,7 +3,10 @@ import pytest
 import torch
 from torch import nn
 
+from sklearn.linear_model import LinearRegression
+
 import nn_interpretability as nni
+from nn_interpretability.attribution.shapley import shapley_kernel
 from nn_interpretability.attribution.lime import grid_segments
 from toy_models import ARCHITECTURES, mnist_like_batch, seeded
 
@@ -133,6 +136,30 @@ def test_kernel_shap_is_efficient_and_shared_across_the_batch():
     torch.testing.assert_close(maps.sum(1), score(model, x, 2) - score(model, torch.full_like(x, 0.1), 2), rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(method.attribute(x, target=2, baselines=0.1, perturbations_per_eval=3), maps)
     torch.testing.assert_close(torch.cat([method.attribute(x[i : i + 1], target=2, baselines=0.1) for i in range(3)]), maps)
+
+
+def kernel_shap_without_skipping(model, x, b, z, target):
+    """Kernel SHAP spelled out: every coalition scored on every sample, then the kernel-weighted regression."""
+    y = torch.stack([score(model, torch.where(on, x, b), target) for on in z.bool()], 1)
+    weights = shapley_kernel(z.bool()).numpy()
+    return torch.stack([torch.as_tensor(LinearRegression().fit(z.double().numpy(), row.numpy(), sample_weight=weights).coef_) for row in y])
+
+
+def test_kernel_shap_scores_each_distinct_changed_coalition_once():
+    model = Counted(dense())
+    x = inputs(2)
+    x[0, 1], x[1, 3], x[1, 4] = 0.2, 0.2, 0.2  # the baseline
+    every = torch.tensor([[(c >> k) & 1 for k in range(5)] for c in range(32)])
+    maps = nni.KernelShap(model).attribute(x, target=1, baselines=0.2, coalitions=every, perturbations_per_eval=4)
+    # Sample 0 changes 4 features (16 coalitions of them), sample 1 three (8): less the input and the
+    # baseline, scored by the first two passes, 14 + 6 forwards of 8 rows a pass.
+    assert model.passes == [2, 2, 8, 8, 4]
+    torch.testing.assert_close(maps, kernel_shap_without_skipping(model, x, torch.full_like(x, 0.2), every, 1))
+    assert maps[0, 1].abs() < 1e-9 and maps[1, 3:].abs().max() < 1e-9
+    model.passes.clear()
+    drawn = nni.KernelShap(model, n_samples=200, seed=0)
+    drawn.attribute(inputs(1), target=1)  # 200 draws over 5 features: each of the 32 coalitions, less 2, once
+    assert model.passes[:2] == [1, 1] and sum(model.passes[2:]) == len(torch.unique(drawn.coalitions(5), dim=0)) - 2 == 30
 
 
 def test_two_inputs_share_feature_indices():

@@ -9,6 +9,7 @@ from torch import nn
 import nn_interpretability as nni
 from nn_interpretability.core import progress as progress_module
 from nn_interpretability.core.base import BatchCoupledWarning
+from nn_interpretability.core.inference import inference_copy, worth_a_copy
 from nn_interpretability.core.vocabulary import renamed_arguments
 from toy_models import mnist_cnn, mnist_like_batch, residual_bn_net
 
@@ -194,6 +195,43 @@ def test_perturbation_forwards_run_a_batch_norm_folded_copy_with_the_same_maps(m
     # The model's own forward ran for the first batch (the copy is checked against it) and for the trace.
     assert folded.calls <= 3 < hooked.calls
     assert not folded.bn.training and folded._forward_hooks == {}  # the model comes back as it was
+
+
+class _CountingGreyCNN(nn.Module):
+    """A one-channel CNN without BatchNorm (the MNIST CNN's kind) that counts the calls of its Python forward."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.pool, self.linear = nn.Conv2d(1, 4, 3, padding=1), nn.MaxPool2d(2), nn.Linear(4 * 4 * 4, 3)
+        self.calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return self.linear(self.pool(self.conv(x).relu()).flatten(1))
+
+
+def test_a_one_channel_cnn_without_batch_norm_runs_its_perturbation_forwards_in_a_channels_last_copy():
+    grey = torch.rand(2, 1, 8, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    model, hooked = _CountingGreyCNN().double().eval(), _CountingGreyCNN().double().eval()
+    hooked.register_forward_hook(lambda module, args, output: None)
+    options = {"sliding_window_shapes": (1, 2, 2), "perturbations_per_eval": 4}
+    maps = nni.Occlusion(model).attribute(grey, target=1, **options)
+    torch.testing.assert_close(maps, nni.Occlusion(hooked).attribute(grey, target=1, **options), rtol=1e-10, atol=1e-12)
+    assert model.calls <= 3 < hooked.calls  # the check, the trace; then the copy ran every forward
+    assert model.conv.weight.is_contiguous()  # the model's own weights are untouched
+    # A one-channel batch is in both layouts; the copy's weights make its activations channels-last.
+    activation = inference_copy(model, channels_last=True).conv(grey)
+    assert activation.is_contiguous(memory_format=torch.channels_last) and not activation.is_contiguous()
+    assert model.conv(grey).is_contiguous()
+
+
+def test_a_copy_is_made_only_where_it_can_help():
+    cnn, mlp = _CountingGreyCNN().eval(), nn.Sequential(nn.Flatten(), nn.Linear(64, 3)).eval()
+    assert worth_a_copy(cnn, channels_last=True) and not worth_a_copy(cnn, channels_last=False)
+    assert not worth_a_copy(mlp, channels_last=True)  # nothing to fold, no weight to lay out
+    assert worth_a_copy(_CountingBNNet().eval(), channels_last=False)  # a BatchNorm to fold
+    assert not worth_a_copy(_CountingBNNet().train(), channels_last=False)
 
 
 def test_a_model_torch_fx_cannot_trace_keeps_its_perturbation_forwards():
