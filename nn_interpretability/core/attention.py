@@ -106,10 +106,12 @@ def multi_head_attention_forward(*args, constant_weights=False, **kwargs):
         attention = F.dropout(attention, a["dropout_p"])
     out = torch.matmul(attention, v).permute(2, 0, 1, 3).reshape(length, n, embed)
     out = F.linear(out, a["out_proj_weight"], a["out_proj_bias"])
+    if not a["need_weights"]:  # torchvision's ViT asks for none: no head average to trace and explain
+        return (out if batched else out.squeeze(1)), None
     averaged = attention.mean(dim=1) if a["average_attn_weights"] else attention
     if not batched:
         out, averaged = out.squeeze(1), averaged.squeeze(0)
-    return out, (averaged if a["need_weights"] else None)
+    return out, averaged
 
 
 def _merged_mask(attn_mask, key_padding_mask, is_causal, n, heads, length, source, like):

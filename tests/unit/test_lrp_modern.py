@@ -303,6 +303,7 @@ def test_written_out_multi_head_attention_equals_the_fused_kernel(batch_first, o
         with unfused_attention(constant_weights=constant_weights):
             written_out = attention(x, x, x, **options)
         torch.testing.assert_close(written_out[0], fused[0])
+        assert (written_out[1] is None) == (fused[1] is None)
         if fused[1] is not None:
             torch.testing.assert_close(written_out[1], fused[1])
 
