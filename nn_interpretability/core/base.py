@@ -180,7 +180,8 @@ class Run:
         xs = x if isinstance(x, tuple) else (x,)
         images = [t for t in xs if isinstance(t, torch.Tensor) and t.dim() == 4]
         layout = bool(images) and all(t.is_contiguous(memory_format=torch.channels_last) for t in images)
-        if not worth_a_copy(self.model, channels_last=layout):
+        # Channels-last weights alone (no BatchNorm to fold) were measured on the CPU's oneDNN only.
+        if not worth_a_copy(self.model, channels_last=layout and all(t.device.type == "cpu" for t in images)):
             return forward_output(self.model, x, self.n, extra)
         rows = xs[0].shape[0]
         # The check runs the model on the first rows only (an eval-mode model treats rows independently).
