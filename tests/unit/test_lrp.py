@@ -85,11 +85,16 @@ def test_zplus_on_a_folded_layer_equals_zplus_on_the_folded_weight(batch, scale_
 
 @pytest.mark.parametrize(
     "kind, input_shape, kernel",
-    [("conv2d", (3, 2, 29, 31), (4, 4)), ("conv1d", (2, 3, 17), (5,)), ("conv3d", (1, 2, 9, 8, 10), (3, 2, 3))],
-    ids=["2-d with a remainder", "1-d", "3-d, unequal kernel"],
+    [
+        ("conv2d", (3, 2, 29, 31), (4, 4)), ("conv1d", (2, 3, 17), (5,)), ("conv3d", (1, 2, 9, 8, 10), (3, 2, 3)),
+        ("conv2d", (3, 5, 7, 6), (1, 1)), ("conv3d", (2, 4, 3, 5, 2), (1, 1, 1)),
+    ],
+    ids=["2-d with a remainder", "1-d", "3-d, unequal kernel", "2-d pointwise", "3-d pointwise"],
 )
-def test_a_patchify_convolution_transposes_as_pytorch_does(kind, input_shape, kernel):
-    # stride = kernel: the transposed convolution is one matrix product (a ViT's patch embedding).
+@pytest.mark.parametrize("channels_last", [False, True], ids=["channels first", "channels last"])
+def test_a_patchify_convolution_transposes_as_pytorch_does(kind, input_shape, kernel, channels_last):
+    # stride = kernel: the transposed convolution is one matrix product (a ViT's patch embedding; a 1 x 1
+    # convolution, by sample on channels-first relevance).
     from nn_interpretability.attribution.lrp.rules import LinearLayer
 
     generator = torch.Generator().manual_seed(0)
@@ -97,7 +102,9 @@ def test_a_patchify_convolution_transposes_as_pytorch_does(kind, input_shape, ke
     layer = LinearLayer(kind, weight, None, {"stride": kernel, "padding": 0, "dilation": 1, "groups": 1})
     a = torch.randn(input_shape, generator=generator, dtype=torch.float64)
     s = torch.randn(layer.forward(a, weight).shape, generator=generator, dtype=torch.float64)
-    assert layer._is_patchify(weight)
+    if channels_last:
+        s = s.movedim(1, -1).contiguous().movedim(-1, 1)
+    assert layer._is_patchify(weight) and s.is_contiguous() != channels_last
     reference = getattr(torch.nn.grad, f"{kind}_input")(a.shape, weight, s, stride=kernel)
     torch.testing.assert_close(layer.transpose(s, weight, a.shape), reference, rtol=1e-12, atol=1e-12)
 

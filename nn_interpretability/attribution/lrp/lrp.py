@@ -77,6 +77,9 @@ _SCALINGS = ("mul", "div")
 _PRODUCTS = ("mul", *ops.op_names(ops.PRODUCT))
 # Normalisations whose statistics are taken as constants (:class:`_Normalization`).
 _NORMALIZATIONS = ("layer_norm", "group_norm", "rms_norm")
+# Categories (and unknown calls, None) that run as they are, relevance passing by their gradient, unless
+# they take a parameter of the model (:meth:`_Tracer._opaque`); activations are handled by the interceptor.
+_AS_THEY_ARE = frozenset((None, ops.RESHAPE, ops.RESAMPLE, ops.AMBIGUOUS, ops.MAX_POOL, ops.ACTIVATION))
 # Refused rather than passed with the plain gradient: negation and the nonlinear arithmetic (and, below,
 # the other normalisations without parameters).
 _NO_RULE = ops.functions(ops.SOFTMAX, ops.MATH, ops.PRODUCT, names=("rdiv", "neg"))
@@ -93,6 +96,12 @@ def _requires_grad(value) -> bool:
     # below it (about 1 µs each); the tracer reads this one for every argument of every call.
     with torch._C.DisableTorchFunction():
         return value.requires_grad
+
+
+def _untraced(func, args, kwargs):
+    """A layer call (linear, convolution, batch norm) run past the modes below the tracer, none of which treats it."""
+    with torch._C.DisableTorchFunction():
+        return func(*args, **kwargs)
 
 
 def _flat(args, kwargs) -> list:
@@ -357,11 +366,18 @@ class _Tracer(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        values = _flat(args, kwargs)
-        if not any(_requires_grad(value) for value in values):
+        # One scan of the arguments with torch functions off (under the tracer every tensor property read
+        # is itself a call through the modes below it): most calls need no rule and run as they are.
+        with torch._C.DisableTorchFunction():
+            values = _flat(args, kwargs)
+            entry = ops.op_of(func)
+            category = entry.category if entry is not None else None
+            as_it_is = not any(isinstance(value, torch.Tensor) and value.requires_grad for value in values) or (
+                category in _AS_THEY_ARE and not any(id(value) in self.owners for value in values)
+            )
+        if as_it_is:
             return func(*args, **kwargs)
-        entry = ops.op_of(func)
-        name, category = (entry.name, entry.category) if entry is not None else (None, None)
+        name = entry.name if entry is not None else None
         if category == ops.FUSED:
             raise NotImplementedError(ops.fused_message(name, "LRP"))
         if name in _LINEAR_KINDS:
@@ -430,7 +446,7 @@ class _Tracer(TorchFunctionMode):
         options = {n: value for n, value in bound.items() if n not in ("input", "weight", "bias")}
         call = _Call(*owner, "linear" if kind == "linear" else "conv", self.positions, LinearLayer(kind, weight, bias, options))
         self.positions += 1
-        return self._record(call, a, lambda: func(*args, **kwargs))
+        return self._record(call, a, lambda: _untraced(func, args, kwargs))
 
     def _batch_norm(self, func, args, kwargs):
         bound = ops.bound_arguments(func, args, kwargs)
@@ -447,7 +463,7 @@ class _Tracer(TorchFunctionMode):
         scale = batch_norm_layer(
             bound["running_mean"], bound["running_var"], bound["weight"], bound["bias"], bound["eps"]
         )
-        compute = lambda: func(*args, **kwargs)  # noqa: E731
+        compute = lambda: _untraced(func, args, kwargs)  # noqa: E731
         produced = self.outputs.get(id(x))
         if self.merge is not None and produced is not None and produced[0] is x:
             _, before, a = produced

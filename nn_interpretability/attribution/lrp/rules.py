@@ -47,10 +47,15 @@ def stabilize(z: torch.Tensor, epsilon: float) -> torch.Tensor:
     return torch.copysign(z.new_tensor(epsilon), signed, out=signed).add_(z)
 
 
-def quotient(r: torch.Tensor, z: torch.Tensor, epsilon: float) -> torch.Tensor:
-    """``r / stabilize(z, epsilon)``, and 0 where an unstabilised denominator is exactly 0 (0/0 read as 0)."""
+def quotient(r: torch.Tensor, z: torch.Tensor, epsilon: float, nonnegative: bool = False) -> torch.Tensor:
+    """``r / stabilize(z, epsilon)``, and 0 where an unstabilised denominator is exactly 0 (0/0 read as 0).
+
+    ``nonnegative`` promises ``z >= 0`` (z+ denominators of inputs >= 0): ``stabilize`` is then ``z + epsilon``,
+    one pass over ``z`` instead of three, with the same values (-0.0 included).
+    """
     if epsilon > 0:
-        denominator = stabilize(z, epsilon)  # a temporary: the quotient can overwrite it
+        # a temporary: the quotient can overwrite it
+        denominator = z + epsilon if nonnegative else stabilize(z, epsilon)
         if denominator.shape == r.shape and denominator.dtype == r.dtype and not torch.is_grad_enabled():
             return torch.div(r, denominator, out=denominator)
         return r / denominator
@@ -63,10 +68,14 @@ def _patch_transpose(s: torch.Tensor, weight: torch.Tensor, input_shape: Sequenc
 
     Every output position reads its own patch, so the transposed convolution writes ``s`` at each position
     times the flattened kernel into that patch; PyTorch's general ``convolution_backward`` takes 7–14×
-    longer for these shapes on the CPU. Input elements no patch covers (a remainder) get 0.
+    longer for these shapes on the CPU. Input elements no patch covers (a remainder) get 0. A pointwise
+    (1 × 1) convolution on channels-first ``s`` is one product ``W^T s_n`` per sample, with no layout copy
+    (3× faster than the copy on resnet50's 32 × 32 maps at batch 2).
     """
     n, c_out, *grid = s.shape
     c_in, *kernel = weight.shape[1:]
+    if all(k == 1 for k in kernel) and s.is_contiguous():
+        return torch.matmul(weight.reshape(c_out, c_in).t(), s.reshape(n, c_out, -1)).view(n, c_in, *grid)
     d = len(grid)
     patches = s.movedim(1, -1).reshape(-1, c_out) @ weight.reshape(c_out, -1)  # (N * positions, C_in * kernel)
     patches = patches.view(n, *grid, c_in, *kernel)
@@ -328,7 +337,7 @@ class AlphaBeta(Rule):
             w_pos, w_neg = w.clamp(min=0), w.clamp(max=0)
             a_pos, a_neg = a.clamp(min=0), a.clamp(max=0)
             excitation = layer.forward(a_pos, w_pos, bias_pos) + layer.forward(a_neg, w_neg)
-            s = quotient(r, excitation, self.stabilizer)
+            s = quotient(r, excitation, self.stabilizer, nonnegative=True)
             relevance = self.alpha * (
                 a_pos * layer.transpose(s, w_pos, a.shape) + a_neg * layer.transpose(s, w_neg, a.shape)
             )
@@ -343,12 +352,12 @@ class AlphaBeta(Rule):
         w_pos, scale = layer.positive_part(z) if self.beta == 0 else (layer.weight.clamp(min=0), None)
         if scale is None:
             excitation = layer.forward(a, w_pos, bias_pos)
-            s = quotient(r, excitation, self.stabilizer)
+            s = quotient(r, excitation, self.stabilizer, nonnegative=True)
         else:  # w+ = diag(scale) w: the scale multiplies the outputs, on the way up and on the way down
             scale = layer.bias_term(scale, z)
             excitation = layer.forward(a, w_pos)
             excitation = excitation * scale if bias_pos is None else torch.addcmul(layer.bias_term(bias_pos, z), excitation, scale)
-            s = quotient(r, excitation, self.stabilizer).mul_(scale)
+            s = quotient(r, excitation, self.stabilizer, nonnegative=True).mul_(scale)
         share = layer.transpose(s, w_pos, a.shape)
         if self.alpha != 1:
             share = self.alpha * share
@@ -459,7 +468,7 @@ class Flat(Rule):
         layer = self._require_linear(layer)
         ones = torch.ones_like(layer.weight)
         connections = layer.forward(a.new_ones(1, *a.shape[1:]), ones)
-        return layer.transpose(quotient(r, connections, self.stabilizer), ones, a.shape)
+        return layer.transpose(quotient(r, connections, self.stabilizer, nonnegative=True), ones, a.shape)
 
 
 class WSquare(Rule):
@@ -484,7 +493,7 @@ class WSquare(Rule):
         squared = layer.weight**2
         bias = layer.bias**2 if self.bias and layer.bias is not None else None
         denominator = layer.forward(a.new_ones(1, *a.shape[1:]), squared, bias)
-        return layer.transpose(quotient(r, denominator, self.stabilizer), squared, a.shape)
+        return layer.transpose(quotient(r, denominator, self.stabilizer, nonnegative=True), squared, a.shape)
 
 
 class Pass(Rule):
