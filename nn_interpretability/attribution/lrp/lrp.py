@@ -49,6 +49,7 @@ use them; code that relies on the side effect alone is not supported.
 """
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -98,10 +99,20 @@ def _requires_grad(value) -> bool:
         return value.requires_grad
 
 
-def _untraced(func, args, kwargs):
-    """A layer call (linear, convolution, batch norm) run past the modes below the tracer, none of which treats it."""
-    with torch._C.DisableTorchFunction():
-        return func(*args, **kwargs)
+def _past_the_modes(handler: Callable) -> Callable:
+    """Run a tracer method with torch functions off: its own calls (the layer's, a rule's forward, a fold)
+    need none of the modes below the tracer, and each would cost a Python call through every one of them.
+
+    Only the treatments of known operations take it; activations, unknown calls and opaque layers, whose
+    insides the activation interceptor must see, keep the modes.
+    """
+
+    @functools.wraps(handler)
+    def untraced(*args, **kwargs):
+        with torch._C.DisableTorchFunction():
+            return handler(*args, **kwargs)
+
+    return untraced
 
 
 def _flat(args, kwargs) -> list:
@@ -385,8 +396,7 @@ class _Tracer(TorchFunctionMode):
         if func is F.batch_norm:
             return self._batch_norm(func, args, kwargs)
         if (category == ops.AVG_POOL or name in _SUMS) and _requires_grad(args[0] if args else kwargs.get("input")):
-            rest = args[1:]
-            return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
+            return self._sum(func, args, kwargs)
         if name in _ADDITIONS:
             return self._addition(entry, args, kwargs)
         product = self._binary_product(entry, args, kwargs) if name in _PRODUCTS else None
@@ -433,6 +443,12 @@ class _Tracer(TorchFunctionMode):
         self.outputs[id(output)] = (output, call, a)
         return output
 
+    @_past_the_modes
+    def _sum(self, func, args, kwargs):
+        rest = args[1:]
+        return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
+
+    @_past_the_modes
     def _linear(self, func, args, kwargs):
         bound = ops.layer_arguments(func, args, kwargs)
         a, weight, bias = bound["input"], bound["weight"], bound["bias"]
@@ -446,8 +462,9 @@ class _Tracer(TorchFunctionMode):
         options = {n: value for n, value in bound.items() if n not in ("input", "weight", "bias")}
         call = _Call(*owner, "linear" if kind == "linear" else "conv", self.positions, LinearLayer(kind, weight, bias, options))
         self.positions += 1
-        return self._record(call, a, lambda: _untraced(func, args, kwargs))
+        return self._record(call, a, lambda: func(*args, **kwargs))
 
+    @_past_the_modes
     def _batch_norm(self, func, args, kwargs):
         bound = ops.bound_arguments(func, args, kwargs)
         x = bound["input"]
@@ -463,7 +480,7 @@ class _Tracer(TorchFunctionMode):
         scale = batch_norm_layer(
             bound["running_mean"], bound["running_var"], bound["weight"], bound["bias"], bound["eps"]
         )
-        compute = lambda: _untraced(func, args, kwargs)  # noqa: E731
+        compute = lambda: func(*args, **kwargs)  # noqa: E731
         produced = self.outputs.get(id(x))
         if self.merge is not None and produced is not None and produced[0] is x:
             _, before, a = produced
@@ -472,6 +489,7 @@ class _Tracer(TorchFunctionMode):
                 return self._record(_Call(before.name, before.module, before.kind, before.position, merged), a, compute)
         return self._record(_Call(*owner, "batch_norm", None, scale), x, compute)
 
+    @_past_the_modes
     def _addition(self, entry: ops.OpEntry, args, kwargs):
         left, right, sign = _ADDITIONS[entry.name]
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
@@ -520,6 +538,7 @@ class _Tracer(TorchFunctionMode):
             return call, a, b, constant
         return None
 
+    @_past_the_modes
     def _product(self, call: Callable, a: torch.Tensor, b: torch.Tensor, constant: int | None):
         """A product for :class:`_Bilinear`: a constant operand, or one CP-LRP holds constant, gets no relevance."""
         if constant is None and self.attention == "conservative":
@@ -527,6 +546,7 @@ class _Tracer(TorchFunctionMode):
             constant = held[0] if len(held) == 1 else None
         return _Bilinear.apply(a, b, call, self.stabilizer, constant)
 
+    @_past_the_modes
     def _softmax(self, func, args, kwargs):
         bound = ops.bound_arguments(torch.nn.functional.softmax, args, kwargs) if func is F.softmax else None
         x = args[0]
@@ -538,6 +558,7 @@ class _Tracer(TorchFunctionMode):
         self.weights[id(y)] = y
         return y
 
+    @_past_the_modes
     def _normalization(self, func, name: str, args, kwargs):
         bound = ops.bound_arguments(func, args, kwargs) if func in (F.layer_norm, F.group_norm, F.rms_norm) else None
         if bound is None:
@@ -546,6 +567,7 @@ class _Tracer(TorchFunctionMode):
             raise NotImplementedError(f"LRP cannot treat {name} with computed (input-dependent) weights")
         return _Normalization.apply(bound["input"], name, bound, self.stabilizer)
 
+    @_past_the_modes
     def _scaling(self, entry: ops.OpEntry, args, kwargs):
         func = entry.func
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
@@ -561,6 +583,7 @@ class _Tracer(TorchFunctionMode):
         # A constant or a parameter (layer scale): a diagonal layer, through which relevance passes unchanged.
         return _PassThrough.apply(x, lambda t: entry.out_of_place(t, c))
 
+    @_past_the_modes
     def _dropout(self, func, args, kwargs):
         if not ops.dropout_arguments(func, args, kwargs)[2]:
             return func(*args, **kwargs)  # eval-mode dropout is the identity
