@@ -83,6 +83,18 @@ def test_zplus_on_a_folded_layer_equals_zplus_on_the_folded_weight(batch, scale_
         torch.testing.assert_close(rule.relevance(folded, a, z, r), rule.relevance(by_hand, a, z, r), rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_a_nonnegative_denominator_is_stabilised_as_the_signed_rule_does(dtype):
+    # z + epsilon (one pass) for z >= 0 must equal z + epsilon * sign(z) with sign(0) = +1, -0.0 included.
+    from nn_interpretability.attribution.lrp.rules import quotient, stabilize
+
+    z = torch.tensor([0.0, -0.0, 1e-9, 3.0, 1e-6, 0.5], dtype=dtype)
+    r = torch.tensor([1.0, -2.0, 3.0, -4.0, 5.0, 6.0], dtype=dtype)
+    assert torch.equal(quotient(r, z, 1e-6, nonnegative=True), r / stabilize(z, 1e-6))
+    assert torch.equal(quotient(r, z, 1e-6, nonnegative=True), quotient(r, z, 1e-6))
+    assert (quotient(r, z, 1e-6, nonnegative=True)[:2] == r[:2] / 1e-6).all()  # both zeros move up, to +epsilon
+
+
 @pytest.mark.parametrize(
     "kind, input_shape, kernel",
     [
