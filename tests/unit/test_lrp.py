@@ -95,6 +95,21 @@ def test_a_nonnegative_denominator_is_stabilised_as_the_signed_rule_does(dtype):
     assert (quotient(r, z, 1e-6, nonnegative=True)[:2] == r[:2] / 1e-6).all()  # both zeros move up, to +epsilon
 
 
+@pytest.mark.parametrize("zeros", [(), (0,), (0, 3)])
+def test_an_unstabilised_zero_denominator_passes_no_relevance(zeros):
+    # With epsilon 0, r / 0 (inf) and 0 / 0 (nan) read as 0; every other ratio is r / z exactly.
+    from nn_interpretability.attribution.lrp.rules import quotient
+
+    z = torch.tensor([2.0, -1.0, 1e-9, 4.0, -3.0], dtype=torch.float64)
+    r = torch.tensor([1.0, 0.0, 3.0, 0.0, -5.0], dtype=torch.float64)
+    z[list(zeros)] = 0.0
+    expected = torch.tensor([0.0 if i in zeros else (r[i] / z[i]).item() for i in range(5)], dtype=torch.float64)
+    assert torch.equal(quotient(r, z, 0.0), expected)
+    ratios = r[:, None] / z
+    ratios[:, list(zeros)] = 0.0
+    assert torch.equal(quotient(r[:, None], z, 0.0), ratios)  # a broadcast denominator too
+
+
 @pytest.mark.parametrize(
     "kind, input_shape, kernel",
     [

@@ -59,8 +59,12 @@ def quotient(r: torch.Tensor, z: torch.Tensor, epsilon: float, nonnegative: bool
         if denominator.shape == r.shape and denominator.dtype == r.dtype and not torch.is_grad_enabled():
             return torch.div(r, denominator, out=denominator)
         return r / denominator
-    zero = z == 0
-    return r / (z + zero) * ~zero
+    ratios = r / z
+    # A zero denominator makes its ratio inf or nan, and so the sum; on the CPU a sum costs a quarter of the
+    # comparison with 0 and the fill, which run only where a ratio is not finite.
+    if ratios.device.type == "cpu" and torch.isfinite(ratios.sum()):
+        return ratios
+    return ratios.masked_fill_(z == 0, 0.0)
 
 
 def _patch_transpose(s: torch.Tensor, weight: torch.Tensor, input_shape: Sequence[int]) -> torch.Tensor:
