@@ -759,7 +759,7 @@ class _Propagation(TorchFunctionMode):
             return func(*args, **kwargs)
         problem = self._unsupported(func, args, kwargs)
         output = func(*args, **kwargs)
-        if problem is None and func not in _SUPPORTED and _depends(output) and not _is_attribute(func):
+        if problem is None and func not in _SUPPORTED and _depends(output) and not ops.is_attribute(func):
             activations = ", ".join(sorted(set(ACTIVATIONS) - {_MAX_POOL}))
             problem = (
                 f"DeepLIFT has no rule for {_describe(func)}, which the model applies to an input-dependent tensor. "
@@ -771,11 +771,6 @@ class _Propagation(TorchFunctionMode):
         if problem is not None:
             raise NotImplementedError(f"{problem}. {_NON_STRICT}")
         return output
-
-
-def _is_attribute(func) -> bool:
-    """Attribute access such as ``x.T`` or ``x.data``: views or metadata, never arithmetic."""
-    return getattr(func, "__name__", None) == "__get__"
 
 
 @register_method("deeplift")

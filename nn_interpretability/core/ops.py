@@ -355,6 +355,12 @@ def entries(category: str | None = None) -> tuple[OpEntry, ...]:
     return tuple(entry for entry in _ENTRIES if category in (None, entry.category))
 
 
+def is_attribute(func) -> bool:
+    """Whether ``func`` is an attribute read such as ``x.T``, ``x.shape`` or ``x.data``: a view or metadata,
+    never arithmetic (the catalogue lists callables, not attributes)."""
+    return getattr(func, "__name__", None) == "__get__"
+
+
 def op_of(func) -> OpEntry | None:
     """The catalogue entry of the callable ``func``, or ``None`` if the catalogue does not know it."""
     try:

@@ -314,10 +314,25 @@ class Gated(nn.Module):
 
     def forward(self, x):
         h = self.fc(x)
-        return h / (1 + h.abs()) if self.ending == "ratio" else torch.log_softmax(h, dim=1)
+        endings = {
+            "ratio": lambda: h / (1 + h * h),
+            "log_softmax": lambda: torch.log_softmax(h, dim=1),
+            # Calls the catalogue does not know, which the tracer once passed with their plain gradient.
+            "abs": lambda: h.abs(),
+            "normalize": lambda: F.normalize(h, dim=1),
+        }
+        return endings[self.ending]()
 
 
-@pytest.mark.parametrize("ending, match", [("ratio", "quotient of two activations"), ("log_softmax", "remove a final softmax")])
+@pytest.mark.parametrize(
+    "ending, match",
+    [
+        ("ratio", "quotient of two activations"),
+        ("log_softmax", "remove a final softmax"),
+        ("abs", "LRP has no rule for abs, which the model applies to a tensor that relevance flows through"),
+        ("normalize", "LRP has no rule for normalize, .* the operation catalogue"),
+    ],
+)
 def test_operations_without_a_rule_raise(ending, match):
     model = seeded(lambda: Gated(ending))
     with pytest.raises(NotImplementedError, match=match):

@@ -78,8 +78,11 @@ _SCALINGS = ("mul", "div")
 _PRODUCTS = ("mul", *ops.op_names(ops.PRODUCT))
 # Normalisations whose statistics are taken as constants (:class:`_Normalization`).
 _NORMALIZATIONS = ("layer_norm", "group_norm", "rms_norm")
-# Categories (and unknown calls, None) that run as they are, relevance passing by their gradient, unless
-# they take a parameter of the model (:meth:`_Tracer._opaque`); activations are handled by the interceptor.
+#: The category of the calls the catalogue does not know (:meth:`_Tracer._uncatalogued`).
+_UNCATALOGUED = "uncatalogued"
+# Categories (and attribute reads such as ``x.T``, None) that run as they are, relevance passing by their
+# gradient, unless they take a parameter of the model (:meth:`_Tracer._opaque`); activations are handled by
+# the interceptor.
 _AS_THEY_ARE = frozenset((None, ops.RESHAPE, ops.RESAMPLE, ops.AMBIGUOUS, ops.MAX_POOL, ops.ACTIVATION))
 # Refused rather than passed with the plain gradient: negation and the nonlinear arithmetic (and, below,
 # the other normalisations without parameters).
@@ -382,12 +385,14 @@ class _Tracer(TorchFunctionMode):
         with torch._C.DisableTorchFunction():
             values = _flat(args, kwargs)
             entry = ops.op_of(func)
-            category = entry.category if entry is not None else None
+            category = entry.category if entry is not None else None if ops.is_attribute(func) else _UNCATALOGUED
             as_it_is = not any(isinstance(value, torch.Tensor) and value.requires_grad for value in values) or (
                 category in _AS_THEY_ARE and not any(id(value) in self.owners for value in values)
             )
         if as_it_is:
             return func(*args, **kwargs)
+        if category is _UNCATALOGUED:
+            return self._uncatalogued(func, args, kwargs, values)
         name = entry.name if entry is not None else None
         if category == ops.FUSED:
             raise NotImplementedError(ops.fused_message(name, "LRP"))
@@ -428,6 +433,23 @@ class _Tracer(TorchFunctionMode):
                 "BatchNorm (folded into the layer before it), LayerNorm, GroupNorm and RMSNorm are supported"
             )
         return func(*args, **kwargs)
+
+    def _uncatalogued(self, func, args, kwargs, values):
+        """A call the operation catalogue does not know: a layer's opaque use of its parameters, or a call
+        whose result carries no relevance (``x.size()``, ``x.dim()``); any other is refused, since passing it
+        with the plain gradient would break conservation unnoticed (``F.normalize``, ``torch.abs``, ...)."""
+        owned = [value for value in values if isinstance(value, torch.Tensor) and id(value) in self.owners]
+        if owned:
+            return self._opaque(func, args, kwargs, owned[0])
+        output = func(*args, **kwargs)
+        if any(_requires_grad(value) for value in _flat((output,), {})):
+            raise NotImplementedError(
+                f"LRP has no rule for {_name(func)}, which the model applies to a tensor that relevance flows "
+                "through, and which the operation catalogue (nn_interpretability.core.ops) does not know. Write it "
+                "with catalogued calls (linear layers, activations, pooling, additions, products, softmax, "
+                "normalisations, reshaping) or explain the model with a gradient method"
+            )
+        return output
 
     def _owner(self, tensor) -> tuple[str, nn.Module] | None:
         """The module whose parameter or buffer ``tensor`` is (or is a view of, e.g. a chunk of ``in_proj_weight``)."""
