@@ -42,10 +42,6 @@ class _LayerReached(Exception):
     """Stops the forward pass at the layer: nothing after it is needed."""
 
 
-def _name(func) -> str:
-    return getattr(func, "__name__", repr(func))
-
-
 def _module_label(name: str, module: nn.Module) -> str:
     return f"module {name!r} ({type(module).__name__})" if name else f"the forward of {type(module).__name__}"
 
@@ -133,7 +129,7 @@ def _arithmetic_mirror(func, args, kwargs, current: Tensor, result: Tensor, wher
     alpha = kwargs.get("alpha", 1)
     if (first is current) == (second is current) or result.shape != current.shape or kwargs.get("rounding_mode"):
         raise ValueError(
-            f"{where}: {_name(func)} is only mirrored between the path to the layer and a constant of "
+            f"{where}: {ops.describe(func)} is only mirrored between the path to the layer and a constant of "
             "broadcastable shape"
         )
     other = second if first is current else first
@@ -168,7 +164,7 @@ def _mirror_of(func, args, kwargs, current: Tensor, result, where: str) -> tuple
         return _average_pooling_mirror(func, args, kwargs, current, where), output
     if name in _RESHAPES and not entry.in_place:
         if args[0] is not current:
-            raise ValueError(f"{where}: {_name(func)} does not reshape the path to the layer")
+            raise ValueError(f"{where}: {ops.describe(func)} does not reshape the path to the layer")
         shape = current.shape
         return (lambda signal: signal.reshape(shape)), output
     if category == ops.DROPOUT:
@@ -181,10 +177,10 @@ def _mirror_of(func, args, kwargs, current: Tensor, result, where: str) -> tuple
         return _arithmetic_mirror(func, args, kwargs, current, output, where), output
     if category in (ops.ACTIVATION, ops.SOFTMAX):
         raise ValueError(
-            f"DeconvNetReconstruction cannot mirror {_name(func)} in {where}: the DeconvNet rectifies the signal "
+            f"DeconvNetReconstruction cannot mirror {ops.describe(func)} in {where}: the DeconvNet rectifies the signal "
             "at ReLUs and has no rule for other activations"
         )
-    raise ValueError(f"DeconvNetReconstruction cannot mirror {_name(func)} in {where}; {_SUPPORTED}")
+    raise ValueError(f"DeconvNetReconstruction cannot mirror {ops.describe(func)} in {where}; {_SUPPORTED}")
 
 
 class _PathRecorder(TorchFunctionMode):
@@ -209,7 +205,7 @@ class _PathRecorder(TorchFunctionMode):
         current, operands = self.path[-1], tree_flatten((args, kwargs))[0]
         if any(o is earlier for o in operands for earlier in self.path[:-1]):
             raise ValueError(
-                f"{_name(func)} in {self.where()} uses an earlier tensor of the path to the layer (a residual "
+                f"{ops.describe(func)} in {self.where()} uses an earlier tensor of the path to the layer (a residual "
                 "connection or a branch): DeconvNetReconstruction needs a chain of layers from the input to the layer"
             )
         if not any(o is current for o in operands):

@@ -137,17 +137,6 @@ def _depends(value) -> bool:
     return False
 
 
-def _describe(func) -> str:
-    """A readable name for a torch function, e.g. ``Tensor.mul`` or ``torch.nn.functional.softmax``."""
-    name = getattr(func, "__name__", None) or repr(func)
-    qualname = getattr(func, "__qualname__", "") or ""
-    if qualname.startswith(("TensorBase.", "Tensor.")):
-        return f"Tensor.{name}"
-    if (getattr(func, "__module__", "") or "").startswith("torch.nn.functional"):
-        return f"torch.nn.functional.{name}"
-    return f"torch.{name}"
-
-
 def _dependent_count(args: tuple, kwargs: dict) -> int:
     """How many of a call's tensors (also inside lists, as in ``torch.einsum(eq, [a, b])``) depend on the input."""
     return sum(isinstance(value, torch.Tensor) and value.requires_grad for value in tree_flatten((args, kwargs))[0])
@@ -470,7 +459,7 @@ class _Propagation(TorchFunctionMode):
                 return None
         if not _depends(divisor) or (_depends(dividend) and not self._multipliable(dividend, divisor, False)):
             return None
-        self._check_blocks(divisor, _describe(func))
+        self._check_blocks(divisor, ops.describe(func))
         reciprocal = self._nonlinearity("reciprocal", torch.reciprocal, divisor)
         if _depends(dividend):
             return self._product(torch.mul, dividend, reciprocal)
@@ -487,7 +476,7 @@ class _Propagation(TorchFunctionMode):
         others = [v.shape for v in (*args, *kwargs.values()) if isinstance(v, torch.Tensor) and v is not x]
         if torch.broadcast_shapes(x.shape, *others) != x.shape:
             return None  # the call broadcasts its input to a larger shape: not elementwise in it
-        self._check_blocks(x, _describe(func))
+        self._check_blocks(x, ops.describe(func))
         return self._nonlinearity(entry.name, lambda t: base(*args[:i], t, *args[i + 1 :], **kwargs), x)
 
     def _softmax_call(self, entry: ops.OpEntry, args: tuple, kwargs: dict):
@@ -651,7 +640,7 @@ class _Propagation(TorchFunctionMode):
             # Sequence first, (L, N, E), as in nn.MultiheadAttention's projections: F.linear acts on the last
             # dimension, so it commutes with the transposition.
             return self._linear_rule(func, (x.transpose(0, 1), weight, bias), {}).transpose(0, 1)
-        self._check_blocks(x, _describe(func))  # also (N · windows, T, C), sample major (Swin)
+        self._check_blocks(x, ops.describe(func))  # also (N · windows, T, C), sample major (Swin)
         x_in, x_ref = x.chunk(self.blocks)[:2]
         difference = x_in - x_ref
         y_in, y_ref = func(x[: 2 * len(x_in)], weight, bias, *rest, **kwargs).chunk(2)
@@ -686,10 +675,10 @@ class _Propagation(TorchFunctionMode):
         entry = ops.op_of(func)
         if entry.name in _ALPHA_DROPOUTS:
             raise NotImplementedError(
-                f"{_describe(func)} in training mode is not affine in its input, so the input and its "
+                f"{ops.describe(func)} in training mode is not affine in its input, so the input and its "
                 "baseline cannot share one mask; switch it to eval mode"
             )
-        self._check_rows(x, _describe(func))
+        self._check_rows(x, ops.describe(func))
         scale = entry.out_of_place(torch.ones_like(x.chunk(self.blocks)[0]), p, True)  # the mask divided by 1 - p
         return x * scale.repeat(self.blocks, *[1] * (x.dim() - 1))
 
@@ -697,7 +686,7 @@ class _Propagation(TorchFunctionMode):
         """Why DeepLIFT has no rule for this call on input-dependent tensors (``None`` if it has one)."""
         if func in _PRODUCTS and _dependent_count(args, kwargs) > 1:
             return (
-                f"the model multiplies two input-dependent tensors with {_describe(func)}, which DeepLIFT's product "
+                f"the model multiplies two input-dependent tensors with {ops.describe(func)}, which DeepLIFT's product "
                 "rule does not treat. It treats a * b, torch.matmul (a @ b) and torch.bmm of two tensors with the same "
                 "number of dimensions (at least 3 for matrix products) and torch.einsum('b...,b...->b...', a, b), "
                 "all with the samples along the first dimension; write the product so"
@@ -708,17 +697,17 @@ class _Propagation(TorchFunctionMode):
             if _depends(divisor) or (rounding is not None and _dependent_count(args, kwargs)):
                 how = "by an input-dependent tensor" if _depends(divisor) else f"with rounding_mode={rounding!r}"
                 return (
-                    f"the model divides {how} ({_describe(func)}); DeepLIFT treats a / b as a * (1 / b) for true "
+                    f"the model divides {how} ({ops.describe(func)}); DeepLIFT treats a / b as a * (1 / b) for true "
                     "division (no rounding_mode) of tensors that keep the samples along the first dimension"
                 )
         if func in _ELEMENTWISE_MATH and _dependent_count(args, kwargs) > 1:
             return (
-                f"the model applies {_describe(func)} to two input-dependent tensors (e.g. x ** y); DeepLIFT treats "
+                f"the model applies {ops.describe(func)} to two input-dependent tensors (e.g. x ** y); DeepLIFT treats "
                 "elementwise functions of one input-dependent tensor"
             )
         if func in _STANDARDISATIONS and _depends(_named_arguments(ops.op_of(func), args, kwargs)["weight"]):
             return (
-                f"the model calls {_describe(func)} with an input-dependent weight; DeepLIFT treats the normalisation "
+                f"the model calls {ops.describe(func)} with an input-dependent weight; DeepLIFT treats the normalisation "
                 "with a constant weight: normalise without weight and multiply by the input-dependent scale after it"
             )
         return None
@@ -749,7 +738,7 @@ class _Propagation(TorchFunctionMode):
             # The activation interceptor routes the activations and the max-pooling without switches.
             if entry is not None and entry.category == ops.MAX_POOL and ops.returns_indices(func, args, kwargs):
                 raise NotImplementedError(
-                    f"{_describe(func)} with return_indices=True (max-unpooling) is not supported by DeepLIFT"
+                    f"{ops.describe(func)} with return_indices=True (max-unpooling) is not supported by DeepLIFT"
                 )
             if self.rule == "reveal_cancel" and self.linear_rule and func in _LINEAR_LAYERS:
                 problem = self._unsupported(func, args, kwargs) if self.strict else None
@@ -762,7 +751,7 @@ class _Propagation(TorchFunctionMode):
         if problem is None and func not in _SUPPORTED and _depends(output) and not ops.is_attribute(func):
             activations = ", ".join(sorted(set(ACTIVATIONS) - {_MAX_POOL}))
             problem = (
-                f"DeepLIFT has no rule for {_describe(func)}, which the model applies to an input-dependent tensor. "
+                f"DeepLIFT has no rule for {ops.describe(func)}, which the model applies to an input-dependent tensor. "
                 "Supported: linear and convolutional layers, BatchNorm in eval mode, LayerNorm, GroupNorm, RMSNorm, "
                 "additions, products (a * b, a @ b, torch.bmm, two-operand torch.einsum), division, softmax, "
                 "log_softmax, softmin, exp, log, pow, sqrt, rsqrt, square, reciprocal, average and max pooling, "

@@ -355,6 +355,17 @@ def entries(category: str | None = None) -> tuple[OpEntry, ...]:
     return tuple(entry for entry in _ENTRIES if category in (None, entry.category))
 
 
+def describe(func) -> str:
+    """A readable name of a torch function for messages, e.g. ``Tensor.mul`` or ``torch.nn.functional.softmax``."""
+    name = getattr(func, "__name__", None) or repr(func)
+    qualname = getattr(func, "__qualname__", "") or ""
+    if qualname.startswith(("TensorBase.", "Tensor.")):
+        return f"Tensor.{name}"
+    if (getattr(func, "__module__", "") or "").startswith("torch.nn.functional"):
+        return f"torch.nn.functional.{name}"
+    return f"torch.{name}"
+
+
 def is_attribute(func) -> bool:
     """Whether ``func`` is an attribute read such as ``x.T``, ``x.shape`` or ``x.data``: a view or metadata,
     never arithmetic (the catalogue lists callables, not attributes)."""

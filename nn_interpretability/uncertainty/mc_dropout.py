@@ -62,10 +62,6 @@ _KINDS = {
 _ALPHA_PRIME = 1.7580993408473766
 
 
-def _describe(func) -> str:
-    return f"{getattr(func, '__module__', '') or 'torch'}.{getattr(func, '__name__', func)}"
-
-
 def _mask_seed(seed: int, call: int, key: tuple[int, ...]) -> int:
     """The generator seed of one mask: NumPy's SeedSequence keeps ``(seed, call, key)`` combinations apart."""
     return int(np.random.SeedSequence(seed, spawn_key=(call, *key)).generate_state(1, np.uint64)[0])
@@ -158,7 +154,7 @@ class DropoutMasks(TorchFunctionMode):
         copies = self._keys.shape[0]
         if x.dim() < 2 or x.shape[0] % copies:
             raise ValueError(
-                f"{_describe(func)} received a batch of {tuple(x.shape)}, not a whole number of copies of the "
+                f"{ops.describe(func)} received a batch of {tuple(x.shape)}, not a whole number of copies of the "
                 f"{copies} rows whose dropout masks were chosen: the method must run the model on its input "
                 "batch stacked whole (row r is copy r mod B). For Integrated Gradients pass internal_batch_size "
                 f"as a multiple of {copies}"
@@ -198,7 +194,7 @@ class DropoutMasks(TorchFunctionMode):
                 return func(*args, **kwargs)
             if self.functional_dropout == "raise":
                 raise ValueError(
-                    f"the model calls {_describe(func)} with training=False outside a dropout module (functional "
+                    f"the model calls {ops.describe(func)} with training=False outside a dropout module (functional "
                     "dropout, e.g. F.dropout(x, p, training=self.training) in a module in eval mode). MC dropout "
                     "switches only dropout modules on; use nn.Dropout modules, or pass functional_dropout='sample' "
                     "to sample it as well or 'ignore' to leave it off"

@@ -293,7 +293,7 @@ def test_unsupported_layer_names_the_module_and_how_to_map_it():
     with pytest.raises(ValueError, match=r"module 'norm' \(InstanceNorm1d\).*Composite\(\{'norm': Pass\(\)\}"):
         LRP(model, rule=Epsilon()).attribute(x)
     assert_same_state(before, _state(model))
-    with pytest.raises(ValueError, match=r"'norm' \(InstanceNorm1d\) calls instance_norm, which only Pass\(\) can handle"):
+    with pytest.raises(ValueError, match=r"'norm' \(InstanceNorm1d\) calls torch.nn.functional.instance_norm, which only Pass\(\) can handle"):
         LRP(model, composite=Composite({nn.InstanceNorm1d: Epsilon()}, default=Epsilon())).attribute(x)
     mapped = LRP(model, composite=Composite({"norm": Pass()}, default=Epsilon(0.0, bias=False), stabilizer=0.0))
     _, delta = mapped.attribute(x, target=1, return_convergence_delta=True)
@@ -329,8 +329,8 @@ class Gated(nn.Module):
     [
         ("ratio", "quotient of two activations"),
         ("log_softmax", "remove a final softmax"),
-        ("abs", "LRP has no rule for abs, which the model applies to a tensor that relevance flows through"),
-        ("normalize", "LRP has no rule for normalize, .* the operation catalogue"),
+        ("abs", "LRP has no rule for Tensor.abs, which the model applies to a tensor that relevance flows through"),
+        ("normalize", "LRP has no rule for torch.nn.functional.normalize, .* the operation catalogue"),
     ],
 )
 def test_operations_without_a_rule_raise(ending, match):
@@ -464,5 +464,5 @@ def test_names_resolve_at_the_top_level_and_in_the_registry():
 
 def test_normalisation_without_parameters_is_refused_not_passed_as_a_gradient():
     model = nn.Sequential(nn.Linear(4, 4), nn.Unflatten(1, (2, 2)), nn.InstanceNorm1d(2), nn.Flatten(), nn.Linear(4, 3))
-    with pytest.raises(NotImplementedError, match="no rule for instance_norm \\(a normalisation without parameters\\)"):
+    with pytest.raises(NotImplementedError, match="no rule for torch.nn.functional.instance_norm \\(a normalisation without parameters\\)"):
         LRP(model.double()).attribute(torch.rand(2, 4, dtype=torch.float64))

@@ -89,10 +89,6 @@ _AS_THEY_ARE = frozenset((None, ops.RESHAPE, ops.RESAMPLE, ops.AMBIGUOUS, ops.MA
 _NO_RULE = ops.functions(ops.SOFTMAX, ops.MATH, ops.PRODUCT, names=("rdiv", "neg"))
 
 
-def _name(func) -> str:
-    return getattr(func, "__name__", repr(func))
-
-
 def _requires_grad(value) -> bool:
     if not isinstance(value, torch.Tensor):
         return False
@@ -419,7 +415,7 @@ class _Tracer(TorchFunctionMode):
             return func(*args, **kwargs)
         if func in _NO_RULE:
             raise NotImplementedError(
-                f"LRP has no rule for {_name(func)} inside the model. LRP explains the logits of a network of "
+                f"LRP has no rule for {ops.describe(func)} inside the model. LRP explains the logits of a network of "
                 "linear layers, activations, pooling, additions, products, softmax and normalisations: remove a "
                 "final softmax from the model; other nonlinear arithmetic (exp, log, powers, log_softmax) is not "
                 "supported"
@@ -429,7 +425,7 @@ class _Tracer(TorchFunctionMode):
             return self._opaque(func, args, kwargs, owned[0])
         if category == ops.NORMALIZATION:
             raise NotImplementedError(
-                f"LRP has no rule for {_name(func)} (a normalisation without parameters) inside the model; "
+                f"LRP has no rule for {ops.describe(func)} (a normalisation without parameters) inside the model; "
                 "BatchNorm (folded into the layer before it), LayerNorm, GroupNorm and RMSNorm are supported"
             )
         return func(*args, **kwargs)
@@ -444,7 +440,7 @@ class _Tracer(TorchFunctionMode):
         output = func(*args, **kwargs)
         if any(_requires_grad(value) for value in _flat((output,), {})):
             raise NotImplementedError(
-                f"LRP has no rule for {_name(func)}, which the model applies to a tensor that relevance flows "
+                f"LRP has no rule for {ops.describe(func)}, which the model applies to a tensor that relevance flows "
                 "through, and which the operation catalogue (nn_interpretability.core.ops) does not know. Write it "
                 "with catalogued calls (linear layers, activations, pooling, additions, products, softmax, "
                 "normalisations, reshaping) or explain the model with a gradient method"
@@ -477,7 +473,7 @@ class _Tracer(TorchFunctionMode):
         owner = self._owner(weight)
         if owner is None or not _requires_grad(a) or _requires_grad(bias):
             raise NotImplementedError(
-                f"the model calls {_name(func)} with a weight that is not a parameter of the model (or on a "
+                f"the model calls {ops.describe(func)} with a weight that is not a parameter of the model (or on a "
                 "computed weight); LRP finds layers by their parameters: use nn.Linear / nn.Conv modules"
             )
         kind = ops.op_of(func).name
@@ -584,7 +580,7 @@ class _Tracer(TorchFunctionMode):
     def _normalization(self, func, name: str, args, kwargs):
         bound = ops.bound_arguments(func, args, kwargs) if func in (F.layer_norm, F.group_norm, F.rms_norm) else None
         if bound is None:
-            raise NotImplementedError(f"LRP treats {name} called as F.{name}; the model calls {_name(func)}")
+            raise NotImplementedError(f"LRP treats {name} called as F.{name}; the model calls {ops.describe(func)}")
         if _requires_grad(bound.get("weight")) or _requires_grad(bound.get("bias")):
             raise NotImplementedError(f"LRP cannot treat {name} with computed (input-dependent) weights")
         return _Normalization.apply(bound["input"], name, bound, self.stabilizer)
@@ -596,12 +592,12 @@ class _Tracer(TorchFunctionMode):
         x, c = operands[0], operands[1]
         if _requires_grad(x) and _requires_grad(c):
             raise NotImplementedError(
-                f"LRP has no rule for the quotient of two activations ({_name(func)}); write it as a product"
+                f"LRP has no rule for the quotient of two activations ({ops.describe(func)}); write it as a product"
             )
         if entry.name == "mul" and _requires_grad(c):
             x, c = c, x
         if not _requires_grad(x) or kwargs.get("rounding_mode") is not None:
-            raise NotImplementedError(f"LRP has no rule for {_name(func)} with an activation in the denominator")
+            raise NotImplementedError(f"LRP has no rule for {ops.describe(func)} with an activation in the denominator")
         # A constant or a parameter (layer scale): a diagonal layer, through which relevance passes unchanged.
         return _PassThrough.apply(x, lambda t: entry.out_of_place(t, c))
 
@@ -619,9 +615,9 @@ class _Tracer(TorchFunctionMode):
         if len(inputs) != 1:
             raise NotImplementedError(
                 f"module {name or '<model>'!r} ({type(module).__name__}) combines several activations in "
-                f"{_name(func)}; LRP has no rule for it"
+                f"{ops.describe(func)}; LRP has no rule for it"
             )
-        call = _Call(name, module, "other", None, OpaqueLayer(_name(func)))
+        call = _Call(name, module, "other", None, OpaqueLayer(ops.describe(func)))
         return self._record(call, inputs[0], lambda: func(*args, **kwargs))
 
 
