@@ -37,7 +37,8 @@ ARITHMETIC = "arithmetic"
 PRODUCT = "product"
 #: Sums and means.
 REDUCTION = "reduction"
-#: Reshaping, indexing, copying and type conversion: values move, their order or dtype may change.
+#: Reshaping, indexing, copying and type conversion: values move (or, for ``masked_fill``, ``tril`` and ``triu``,
+#: are replaced by constants), their order or dtype may change; no value is computed from others.
 RESHAPE = "reshape"
 #: Padding and interpolation.
 RESAMPLE = "resample"
@@ -185,6 +186,17 @@ _CATALOGUE: dict[str, dict[str, str]] = {
         "narrow": "torch.narrow Tensor.narrow",
         "select": "torch.select Tensor.select",
         "index_select": "torch.index_select Tensor.index_select",
+        "gather": "torch.gather Tensor.gather",
+        "take_along_dim": "torch.take_along_dim Tensor.take_along_dim",
+        "masked_select": "torch.masked_select Tensor.masked_select",
+        "masked_fill": "torch.masked_fill Tensor.masked_fill Tensor.masked_fill_",
+        "tril": "torch.tril Tensor.tril Tensor.tril_",
+        "triu": "torch.triu Tensor.triu Tensor.triu_",
+        "diagonal": "torch.diagonal Tensor.diagonal",
+        "unfold": "Tensor.unfold",  # sliding windows: copies
+        "im2col": "F.unfold",  # the patches of a convolution: copies
+        "repeat_interleave": "torch.repeat_interleave Tensor.repeat_interleave",
+        "rot90": "torch.rot90 Tensor.rot90",
         "split": "torch.split Tensor.split",
         "split_with_sizes": "torch.split_with_sizes Tensor.split_with_sizes",
         "tensor_split": "torch.tensor_split Tensor.tensor_split",

@@ -373,3 +373,31 @@ def test_deep_taylor_refuses_hidden_layers_with_negative_inputs_by_name():
     assert_same_state(state, _state(model))
     relu_net = nn.Sequential(nn.Linear(5, 4), nn.ReLU(), nn.Linear(4, 3)).double().eval()
     assert torch.isfinite(nni.DeepTaylor(relu_net, 0.0, 1.0).attribute(_double(2, 5), target=0)).all()
+
+
+class _Selections(nn.Module):
+    """Patches by ``F.unfold``, causal attention masked by ``masked_fill`` on a ``triu`` mask, ``tril`` and
+    ``gather``: operations that only select values or replace them by constants."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Linear(3 * 4 * 4, 8, bias=False)
+        self.head = nn.Linear(2 * 8, 3, bias=False)
+
+    def forward(self, x):
+        h = self.embed(F.unfold(x, 4, stride=4).transpose(1, 2))  # (N, 4 patches, 8)
+        future = torch.ones(4, 4, dtype=torch.bool).triu(1)
+        weights = (h @ h.transpose(1, 2)).masked_fill(future, float("-inf")).softmax(-1)
+        h = (weights @ h).tril()
+        picked = h.gather(1, torch.tensor([0, 2]).view(1, 2, 1).expand(len(x), 2, 8))
+        return self.head(picked.flatten(1))
+
+
+def test_selections_and_constant_fills_pass_relevance_and_differences_exactly():
+    torch.manual_seed(0)
+    model, x = _Selections().double().eval(), _double(2, 3, 8, 8)
+    _, delta = _lrp0(model, attention="conservative").attribute(x, target=1, return_convergence_delta=True)
+    assert delta.abs().max() / model(x)[:, 1].abs().min() < 1e-10
+    baselines = _double(2, 3, 8, 8, seed=1)
+    _, delta = nni.DeepLift(model).attribute(x, target=1, baselines=baselines, return_convergence_delta=True)
+    assert delta.abs().max() / (model(x) - model(baselines))[:, 1].abs().min() < 1e-10
