@@ -25,6 +25,7 @@ the product rule, elementwise secants and linear maps.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from functools import partial
@@ -518,6 +519,21 @@ class _Propagation(TorchFunctionMode):
         peak = x.detach().amax(dim, keepdim=True).unflatten(0, (self.blocks, -1))[:2].amax(0)
         shifted = x - peak.repeat(self.blocks, *[1] * (x.dim() - 1))
         total = self._nonlinearity("exp", torch.exp, shifted).sum(dim, keepdim=True)
+        with self._pause():
+            # The input's and the baseline's sums: RevealCancel's parts take the secant of these two (see
+            # :meth:`_shared_secant`), whatever their own sums are.
+            sums = total.detach().unflatten(0, (self.blocks, -1))[:2]
+            in_range = bool(sums.amin() > 0)
+        if not in_range:
+            # The row of the input or of its baseline lies so far below the shared shift that its exponentials
+            # all underflow: its log-sum-exp, and so every multiplier behind it, would be nan.
+            wider = "" if x.dtype == torch.float64 else ", or run the model in float64"
+            raise ValueError(
+                f"{what}: the input's and the baseline's values in one row differ by more than {x.dtype}'s exp can "
+                f"span (about {math.log(torch.finfo(x.dtype).max):.0f}), so the row of one of them underflows to zeros "
+                f"and DeepLIFT's exact shared shift cannot be used; choose a baseline closer to the input (e.g. a "
+                f"blurred input){wider}"
+            )
         log_probabilities = shifted - self._nonlinearity("log", torch.log, total)
         if name == "log_softmax":
             return log_probabilities

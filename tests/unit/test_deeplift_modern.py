@@ -325,6 +325,19 @@ def test_softmax_contributions_stay_at_the_scale_of_the_change_far_from_the_base
         assert abs(float(contributions.sum()) - float(change)) < 1e-14
 
 
+@pytest.mark.parametrize("dtype, span", [(torch.float64, "about 710"), (torch.float32, "about 89")])
+@pytest.mark.parametrize("rule", RULES)
+def test_a_softmax_row_beyond_exps_range_is_refused_not_nan(rule, dtype, span):
+    # The shift is the row's maximum over the input and its baseline: the baseline's row here lies 1000 below
+    # it, all its exponentials underflow to 0 and its log-sum-exp would be -inf, every map nan.
+    x = torch.tensor([[1000.0, 0.0, 10.0]], dtype=dtype)
+    model = seeded(lambda: _Function(lambda h: F.softmax(h, dim=1))).to(dtype)
+    before = _state(model)
+    with pytest.raises(ValueError, match=rf"torch.softmax: .* differ by more than {dtype}'s exp can span \({span}\)"):
+        DeepLift(model, rule=rule).attribute(x, target=0, baselines=torch.zeros_like(x))
+    assert_same_state(before, _state(model))
+
+
 @pytest.mark.parametrize("rule", RULES)
 def test_division_and_rms_norm_by_hand(rule):
     # a / b = a · (1/b): c_a = (1/b)‾ Δa, c_b = ā Δ(1/b). RMSNorm of one feature, x / √(x² + ε):
