@@ -12,7 +12,9 @@ float64, eval, biases zeroed so that exact rules conserve exactly), for one imag
 
 A cell is "ok" when the method runs and its property holds to 1e-6 relative, "off 3e-01" when it runs
 but the property fails by that much, or the start of the error. Not part of the test suite.
-Run with ``python benchmarks/coverage.py [--families NAME ...]``.
+Run with ``python benchmarks/coverage.py [--families NAME ...]``; ``--timm NAME ...`` runs the same columns on
+random-weight timm models instead (``pip install timm``; :data:`TIMM_MODELS` with ``--timm`` alone), at
+their default input size, with the same biases, class tokens and position embeddings zeroed.
 """
 from __future__ import annotations
 
@@ -33,6 +35,17 @@ from nn_interpretability.attribution.lrp import Composite, Epsilon
 from nn_interpretability.models.torchvision_models import FAMILIES, family_model
 
 TOLERANCE = 1e-6
+#: A spread of timm's architectures: ViTs and their variants, hybrids, MLP mixers, mobile and classic CNNs.
+TIMM_MODELS = (
+    "vit_tiny_patch16_224 deit_tiny_patch16_224 beit_base_patch16_224 eva02_tiny_patch14_224 cait_xxs24_224 "
+    "xcit_nano_12_p16_224 crossvit_tiny_240 swin_tiny_patch4_window7_224 twins_svt_small pvt_v2_b0 gcvit_xxtiny "
+    "nest_tiny maxvit_nano_rw_256 coatnet_nano_rw_224 coat_lite_tiny levit_128s mobilevitv2_050 tiny_vit_5m_224 "
+    "efficientformer_l1 fastvit_t8 edgenext_xx_small visformer_tiny poolformer_s12 convmixer_768_32 mixer_b16_224 "
+    "resmlp_12_224 sequencer2d_s convnext_atto efficientnet_b0 mobilenetv3_small_050 ghostnet_050 lcnet_050 "
+    "mnasnet_050 hardcorenas_a rexnet_100 regnetx_002 repvgg_a0 resnet18 res2net50_14w_8s resnest14d cspresnet50 "
+    "dpn68 dla34 densenet121 inception_v3 hrnet_w18_small selecsls42b vovnet39a nfnet_l0"
+).split()
+_TIMM_ZEROED = ("bias", "cls_token", "dist_token", "reg_token", "pos_embed")
 
 
 def _verdict(error: float) -> str:
@@ -82,18 +95,40 @@ def _cell(fn) -> str:
         return f"{type(error).__name__}: {str(error).splitlines()[0][:60]}"
 
 
+def _timm_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor]:
+    """A random-weight timm model, float64, eval, with biases, tokens and position embeddings zeroed."""
+    import timm
+
+    torch.manual_seed(seed)
+    model = timm.create_model(name, pretrained=False, num_classes=10).double()
+    with torch.no_grad():
+        for parameter_name, parameter in model.named_parameters():
+            if parameter_name.endswith(_TIMM_ZEROED):
+                parameter.zero_()
+            elif parameter.dim() > 1 and not parameter.any():  # heads initialised to zero
+                parameter.normal_(0.0, 0.05)
+    size = model.default_cfg.get("input_size", (3, 224, 224))
+    generator = torch.Generator().manual_seed(seed)
+    return model.eval(), torch.rand(1, *size, generator=generator, dtype=torch.float64)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--families", nargs="*", default=sorted(FAMILIES))
+    parser.add_argument("--timm", nargs="*", default=None, help="timm models instead of the torchvision families")
     args = parser.parse_args(argv)
+    if args.timm is not None:
+        names, build = args.timm or list(TIMM_MODELS), _timm_model
+    else:
+        names, build = args.families, lambda family: family_model(family, bias_free=True)
     columns = ("ours LRP", "ours DeepLift", "Zennit EpsilonPlusFlat", "Captum LRP", "Captum DeepLift")
     print("| family | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     counts = dict.fromkeys(columns, 0)
-    for family in args.families:
+    for family in names:
         cells = {}
         for column in columns:
-            model, x = family_model(family, bias_free=True)  # a fresh model: the peers may leave hooks behind
+            model, x = build(family)  # a fresh model: the peers may leave hooks behind
             with torch.no_grad():
                 output = model(x)
             target = int(output.argmax())
@@ -108,7 +143,7 @@ def main(argv=None) -> None:
             cells[column] = _cell(run)
             counts[column] += cells[column] == "ok"
         print(f"| {family} | " + " | ".join(cells[c] for c in columns) + " |", flush=True)
-    print("| families right | " + " | ".join(f"{counts[c]} / {len(args.families)}" for c in columns) + " |")
+    print("| right | " + " | ".join(f"{counts[c]} / {len(names)}" for c in columns) + " |")
 
 
 if __name__ == "__main__":
