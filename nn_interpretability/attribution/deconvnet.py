@@ -177,8 +177,8 @@ def _mirror_of(func, args, kwargs, current: Tensor, result, where: str) -> tuple
         return _arithmetic_mirror(func, args, kwargs, current, output, where), output
     if category in (ops.ACTIVATION, ops.SOFTMAX):
         raise ValueError(
-            f"DeconvNetReconstruction cannot mirror {ops.describe(func)} in {where}: the DeconvNet rectifies the signal "
-            "at ReLUs and has no rule for other activations"
+            f"DeconvNetReconstruction cannot mirror {ops.describe(func)} in {where}: the DeconvNet rectifies the "
+            "signal at ReLUs and has no rule for other activations"
         )
     raise ValueError(f"DeconvNetReconstruction cannot mirror {ops.describe(func)} in {where}; {_SUPPORTED}")
 

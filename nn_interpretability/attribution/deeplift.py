@@ -723,8 +723,9 @@ class _Propagation(TorchFunctionMode):
             )
         if func in _STANDARDISATIONS and _depends(_named_arguments(ops.op_of(func), args, kwargs)["weight"]):
             return (
-                f"the model calls {ops.describe(func)} with an input-dependent weight; DeepLIFT treats the normalisation "
-                "with a constant weight: normalise without weight and multiply by the input-dependent scale after it"
+                f"the model calls {ops.describe(func)} with an input-dependent weight; DeepLIFT treats the "
+                "normalisation with a constant weight: normalise without weight and multiply by the input-dependent "
+                "scale after it"
             )
         return None
 

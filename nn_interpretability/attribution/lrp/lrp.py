@@ -420,9 +420,9 @@ class _Tracer(TorchFunctionMode):
                 "final softmax from the model; other nonlinear arithmetic (exp, log, powers, log_softmax) is not "
                 "supported"
             )
-        owned = [value for value in values if isinstance(value, torch.Tensor) and id(value) in self.owners]
-        if owned:
-            return self._opaque(func, args, kwargs, owned[0])
+        owned = self._owned(values)
+        if owned is not None:
+            return self._opaque(func, args, kwargs, owned)
         if category == ops.NORMALIZATION:
             raise NotImplementedError(
                 f"LRP has no rule for {ops.describe(func)} (a normalisation without parameters) inside the model; "
@@ -434,9 +434,9 @@ class _Tracer(TorchFunctionMode):
         """A call the operation catalogue does not know: a layer's opaque use of its parameters, or a call
         whose result carries no relevance (``x.size()``, ``x.dim()``); any other is refused, since passing it
         with the plain gradient would break conservation unnoticed (``F.normalize``, ``torch.abs``, ...)."""
-        owned = [value for value in values if isinstance(value, torch.Tensor) and id(value) in self.owners]
-        if owned:
-            return self._opaque(func, args, kwargs, owned[0])
+        owned = self._owned(values)
+        if owned is not None:
+            return self._opaque(func, args, kwargs, owned)
         output = func(*args, **kwargs)
         if any(_requires_grad(value) for value in _flat((output,), {})):
             raise NotImplementedError(
@@ -446,6 +446,10 @@ class _Tracer(TorchFunctionMode):
                 "normalisations, reshaping) or explain the model with a gradient method"
             )
         return output
+
+    def _owned(self, values) -> torch.Tensor | None:
+        """The first of a call's values that is a parameter or buffer of the model, if any."""
+        return next((v for v in values if isinstance(v, torch.Tensor) and id(v) in self.owners), None)
 
     def _owner(self, tensor) -> tuple[str, nn.Module] | None:
         """The module whose parameter or buffer ``tensor`` is (or is a view of, e.g. a chunk of ``in_proj_weight``)."""
