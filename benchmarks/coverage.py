@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import warnings
 
 import torch
@@ -45,7 +46,12 @@ TIMM_MODELS = (
     "mnasnet_050 hardcorenas_a rexnet_100 regnetx_002 repvgg_a0 resnet18 res2net50_14w_8s resnest14d cspresnet50 "
     "dpn68 dla34 densenet121 inception_v3 hrnet_w18_small selecsls42b vovnet39a nfnet_l0"
 ).split()
-_TIMM_ZEROED = ("bias", "cls_token", "dist_token", "reg_token", "pos_embed")
+#: Parameters zeroed so that relevance is conserved: biases (``q_bias``, ...), tokens and position embeddings
+#: (``cls_token``, coat's ``cls_token4``, crossvit's ``pos_embed_0``, visformer's ``pos_embed1``), matched on the name's last part.
+_TIMM_ZEROED = re.compile(r".*bias|.*_token.*|pos_embed.*")
+#: Without biases and with a zero class token, CoaT's class token never sees the image (its query is zero and
+#: CoaT's factorised attention is linear in it), so its logits are zero: pool the patch tokens instead.
+_TIMM_OPTIONS = {"coat_lite_tiny": {"global_pool": "avg"}}
 
 
 def _verdict(error: float) -> str:
@@ -100,10 +106,10 @@ def _timm_model(name: str, seed: int = 0) -> tuple[torch.nn.Module, torch.Tensor
     import timm
 
     torch.manual_seed(seed)
-    model = timm.create_model(name, pretrained=False, num_classes=10).double()
+    model = timm.create_model(name, pretrained=False, num_classes=10, **_TIMM_OPTIONS.get(name, {})).double()
     with torch.no_grad():
         for parameter_name, parameter in model.named_parameters():
-            if parameter_name.endswith(_TIMM_ZEROED):
+            if _TIMM_ZEROED.fullmatch(parameter_name.rsplit(".", 1)[-1]):
                 parameter.zero_()
             elif parameter.dim() > 1 and not parameter.any():  # heads initialised to zero
                 parameter.normal_(0.0, 0.05)

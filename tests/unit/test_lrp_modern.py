@@ -184,6 +184,22 @@ def test_cp_lrp_gives_no_relevance_to_queries_and_keys():
     assert rq.abs().max() > 0 and rk.abs().max() > 0
 
 
+def test_cp_lrp_holds_attention_weights_constant_through_their_views():
+    """CoaT's factorised attention ``q (softmax(k)ᵀ v)`` uses the weights transposed: still constants."""
+
+    class FactorisedAttention(nn.Module):
+        def forward(self, q, k, v):
+            weights = torch.softmax(k, dim=1)
+            return (q @ (weights.transpose(1, 2).contiguous() @ v)).flatten(1)
+
+    q, k, v = (_double(2, 5, 3, seed=s) for s in range(3))
+    rq, rk, rv = _lrp0(FactorisedAttention(), attention="conservative").attribute((q, k, v), target=4)
+    assert rk.abs().max() == 0
+    output = FactorisedAttention()(q, k, v)[:, 4]
+    torch.testing.assert_close(rq.flatten(1).sum(1), output / 2)
+    torch.testing.assert_close(rv.flatten(1).sum(1), output / 2)
+
+
 @pytest.mark.parametrize("attention_rule", ["attnlrp", "conservative"])
 def test_fused_and_hand_written_attention_give_the_same_relevance(attention_rule):
     # CP-LRP holds the softmax output of hand-written attention constant, and computes the written-out

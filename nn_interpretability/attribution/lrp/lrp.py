@@ -362,7 +362,7 @@ class _Tracer(TorchFunctionMode):
         self.merge = merge
         self.attention = attention
         self.check_signs = False
-        # Softmax outputs by identity: the attention weights CP-LRP takes as constants.
+        # Softmax outputs, and their reshapes, by identity: the attention weights CP-LRP takes as constants.
         self.weights: dict[int, torch.Tensor] = {}
         self.owners: dict[int, tuple[str, nn.Module]] = {}
         for name, module in model.named_modules():
@@ -386,7 +386,10 @@ class _Tracer(TorchFunctionMode):
                 category in _AS_THEY_ARE and not any(id(value) in self.owners for value in values)
             )
         if as_it_is:
-            return func(*args, **kwargs)
+            output = func(*args, **kwargs)
+            if self.attention == "conservative" and category in (None, ops.RESHAPE) and self._of_weights(values):
+                self.weights[id(output)] = output  # a view or copy of attention weights (k_softmax.transpose(1, 2))
+            return output
         if category is _UNCATALOGUED:
             return self._uncatalogued(func, args, kwargs, values)
         name = entry.name if entry is not None else None
@@ -446,6 +449,11 @@ class _Tracer(TorchFunctionMode):
                 "normalisations, reshaping) or explain the model with a gradient method"
             )
         return output
+
+    def _of_weights(self, values) -> bool:
+        """Whether every relevance-carrying tensor among a call's values is an attention weight (a softmax output)."""
+        carried = [v for v in values if _requires_grad(v)]
+        return bool(carried) and all(self.weights.get(id(v)) is v for v in carried)
 
     def _owned(self, values) -> torch.Tensor | None:
         """The first of a call's values that is a parameter or buffer of the model, if any."""
