@@ -43,6 +43,11 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
   does not know (map it in a composite, e.g. to ``Pass()``), quotients of two activations, ``exp``,
   ``log``, ``pow``, ``log_softmax``, fused recurrent kernels (``nn.LSTM``, ``nn.GRU``).
 
+LRP-0 everywhere (``Composite(default=Epsilon(0.0), stabilizer=0.0)``, either attention rule) runs in
+gradient form: the backward pass carries ``g = R / value``, so layers, sums, additions, scalings and
+softmax run their plain gradients and only activations, products and normalisations are modified
+(:meth:`LRP._gradient_form`); relevance is the same up to rounding, two elementwise passes a layer cheaper.
+
 In-place additions, scalings and activations (``out += identity``, ``relu_``) run out of place while
 LRP holds the model: their results are used as Python's augmented assignment and ``nn.ReLU(inplace=True)``
 use them; code that relies on the side effect alone is not supported.
@@ -207,6 +212,62 @@ class _PassThrough(torch.autograd.Function):
 
 
 @_no_relevance_no_work
+class _LayerGradient(torch.autograd.Function):
+    """Gradient form of LRP-0 on a layer: forward, the layer's output; backward, ``Wᵀ g`` by the layer's own
+    transpose (a patchify convolution's is 7–14× faster than PyTorch's ``convolution_backward``)."""
+
+    @staticmethod
+    def forward(ctx, a, call, compute):
+        ctx.call, ctx.shape = call, a.shape
+        return compute()
+
+    @staticmethod
+    def backward(ctx, gradient):
+        layer = ctx.call.layer
+        return layer.transpose(gradient, layer.weight, ctx.shape), None, None
+
+
+@_no_relevance_no_work
+class _Ratio(torch.autograd.Function):
+    """Gradient form of passing relevance unchanged (``R_x = R_y``): ``g_x = g_y y / x``, 0 where ``x = 0``.
+
+    That is exact where ``y = 0`` whenever ``x = 0``. An operation that maps 0 to nonzero (a shift, sigmoid,
+    softplus, a BatchNorm) gives the rule form relevance at a zero of ``x``, which reaches the input if
+    ``x`` is the input or a pass-through of it; with a ``tracer`` given, such relevance marks the pass
+    :attr:`_Tracer.inexact`, and LRP runs again in rule form.
+    """
+
+    @staticmethod
+    def forward(ctx, x, call, tracer=None):
+        y = call(x)
+        ctx.tracer = tracer
+        ctx.save_for_backward(x, y)
+        return y
+
+    @staticmethod
+    def backward(ctx, gradient):
+        x, y = ctx.saved_tensors
+        tracer = ctx.tracer
+        if tracer is not None and not tracer.inexact:
+            tracer.inexact = bool(((x == 0) & (y != 0) & (gradient != 0)).any())
+        return quotient(gradient * y, x, 0.0), None, None
+
+
+@_no_relevance_no_work
+class _Scaled(torch.autograd.Function):
+    """Forward: ``y``. Backward: the gradient times ``share`` (the uniform rule's half, in gradient form)."""
+
+    @staticmethod
+    def forward(ctx, y, share):
+        ctx.share = share
+        return y.view_as(y)
+
+    @staticmethod
+    def backward(ctx, gradient):
+        return gradient * ctx.share, None
+
+
+@_no_relevance_no_work
 class _SumRule(torch.autograd.Function):
     """The epsilon rule of a linear map without parameters: ``R_i = x_i sum_j dy_j/dx_i R_j / y_j``.
 
@@ -304,11 +365,12 @@ class _Normalization(torch.autograd.Function):
     ``R_x = x ∘ Jᵀ (R / y)`` with ``Jᵀ s = (u − mean(u)) / σ``, ``u = γ s`` (without the centring for
     RMSNorm); ``β`` is a contributor of the denominator, so relevance is conserved where ``β = 0``. The
     forward is PyTorch's own normalisation, which also returns ``1 / σ``; the backward applies ``Jᵀ``
-    directly instead of differentiating a written-out normalisation.
+    directly instead of differentiating a written-out normalisation. With ``gradient`` (LRP's gradient
+    form, ``g = R / value``) the backward is ``g_x = Jᵀ g_y``.
     """
 
     @staticmethod
-    def forward(ctx, x, name, bound, stabilizer):
+    def forward(ctx, x, name, bound, stabilizer, gradient):
         weight, bias, eps = bound.get("weight"), bound.get("bias"), bound.get("eps")
         if name == "layer_norm":
             shape = tuple(bound["normalized_shape"])
@@ -327,23 +389,25 @@ class _Normalization(torch.autograd.Function):
             if weight is not None:
                 y.mul_(weight)
             ctx.affine = None
-        ctx.name, ctx.stabilizer, ctx.weight = name, stabilizer, weight
+        ctx.name, ctx.stabilizer, ctx.weight, ctx.gradient = name, stabilizer, weight, gradient
         ctx.save_for_backward(x, y, rstd)
         return y
 
     @staticmethod
     def backward(ctx, relevance):
         x, y, rstd = ctx.saved_tensors
-        u = quotient(relevance, y, ctx.stabilizer)
+        u = relevance if ctx.gradient else quotient(relevance, y, ctx.stabilizer)
         if ctx.name == "rms_norm":
             if ctx.weight is not None:
                 u = u * ctx.weight
-            return x * u * rstd, None, None, None
-        if ctx.weight is not None:
-            u = u * ctx.weight.reshape(ctx.affine)
-        grouped = u.reshape(ctx.grouped)
-        share = (grouped - grouped.mean(-1, keepdim=True)).mul_(rstd.reshape(*rstd.shape[: len(ctx.grouped) - 1], 1))
-        return share.reshape(x.shape).mul_(x), None, None, None
+            share = u * rstd
+        else:
+            if ctx.weight is not None:
+                u = u * ctx.weight.reshape(ctx.affine)
+            grouped = u.reshape(ctx.grouped)
+            share = (grouped - grouped.mean(-1, keepdim=True)).mul_(rstd.reshape(*rstd.shape[: len(ctx.grouped) - 1], 1))
+            share = share.reshape(x.shape)
+        return share if ctx.gradient else share.mul_(x), None, None, None, None
 
 
 def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor:
@@ -353,12 +417,36 @@ def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor
     return _PassThrough.apply(x, call)
 
 
+#: Activations ``f`` with ``f(x) / x = f'(x)`` (and max-pooling): in gradient form they run as they are.
+_GRADIENT_IS_RATIO = ("relu", "leaky_relu", "prelu", "max_pool")
+#: Activations with ``f(0) != 0`` (``threshold`` can be): :class:`_Ratio` watches their zeros.
+_NONZERO_AT_ZERO = ("sigmoid", "softplus", "hardsigmoid", "logsigmoid", "threshold")
+
+
+def _ratio_activation(tracer: _Tracer, name: str, x: torch.Tensor, call: Callable) -> torch.Tensor:
+    """:func:`_pass_activation` in gradient form."""
+    if name in _GRADIENT_IS_RATIO or not x.requires_grad:
+        return call(x)
+    return _Ratio.apply(x, call, tracer if name in _NONZERO_AT_ZERO else None)
+
+
 class _Tracer(TorchFunctionMode):
     """Sees every call of one forward pass and gives each the backward pass of its LRP treatment."""
 
-    def __init__(self, model: nn.Module, stabilizer: float, merge: MergeBatchNorm | None, attention: str = "attnlrp"):
+    def __init__(
+        self,
+        model: nn.Module,
+        stabilizer: float,
+        merge: MergeBatchNorm | None,
+        attention: str = "attnlrp",
+        gradient_form: bool = False,
+    ):
         super().__init__()
         self.stabilizer = stabilizer
+        # Propagate g = R / value instead of R (:meth:`LRP._gradient_form`): the treatments that then equal
+        # the plain gradient run as they are.
+        self.gradient_form = gradient_form
+        self.inexact = False  # set by :class:`_Ratio`: a zero made nonzero, which the gradient form loses
         self.merge = merge
         self.attention = attention
         self.check_signs = False
@@ -469,12 +557,21 @@ class _Tracer(TorchFunctionMode):
         if self.check_signs:
             call.negative_input = bool((a < 0).any())
         self.calls.append(call)
-        output = _LayerRule.apply(a, call, compute)
+        if not self.gradient_form:
+            output = _LayerRule.apply(a, call, compute)
+        elif call.kind not in ("linear", "conv"):
+            output = _Ratio.apply(a, lambda _: compute(), self)  # a BatchNorm or an opaque layer, with Pass()
+        elif type(call.layer) is LinearLayer and call.layer.kind == "linear":
+            output = compute()  # LRP-0 of a dense layer is its gradient
+        else:
+            output = _LayerGradient.apply(a, call, compute)
         self.outputs[id(output)] = (output, call, a)
         return output
 
     @_past_the_modes
     def _sum(self, func, args, kwargs):
+        if self.gradient_form:
+            return func(*args, **kwargs)
         rest = args[1:]
         return _SumRule.apply(args[0], lambda t: func(t, *rest, **kwargs), self.stabilizer)
 
@@ -525,17 +622,24 @@ class _Tracer(TorchFunctionMode):
         operands = list(args) + [kwargs.get("other")] * (len(args) < 2)
         a, b = operands[left], operands[right]
         if _requires_grad(a) and _requires_grad(b):
+            if self.gradient_form:
+                return entry.out_of_place(*args, **kwargs)
             sign *= kwargs.get("alpha", 1)
             return _ResidualSum.apply(a, b, sign, self.stabilizer)
         activation = a if _requires_grad(a) else b
-        if self._owner(b if activation is a else a) is not None:
-            # A learned bias (position embeddings): it takes its share of the relevance, as a layer's bias.
-            def call(t):
-                swap = lambda v: t if v is activation else v  # noqa: E731
-                return entry.out_of_place(*map(swap, args), **{k: swap(v) for k, v in kwargs.items()})
+        learned = self._owner(b if activation is a else a) is not None
+        if self.gradient_form and learned:
+            return entry.out_of_place(*args, **kwargs)
 
+        def call(t):
+            swap = lambda v: t if v is activation else v  # noqa: E731
+            return entry.out_of_place(*map(swap, args), **{k: swap(v) for k, v in kwargs.items()})
+
+        if learned:  # a learned bias (position embeddings): it takes its share of the relevance, as a layer's bias
             return _SumRule.apply(activation, call, self.stabilizer)
         # A constant (e.g. an input shift): the activation keeps its relevance.
+        if self.gradient_form:
+            return _Ratio.apply(activation, call, self)
         return entry.out_of_place(*args, **kwargs)
 
     def _binary_product(self, entry: ops.OpEntry, args, kwargs) -> tuple[Callable, torch.Tensor, torch.Tensor, int | None] | None:
@@ -574,6 +678,10 @@ class _Tracer(TorchFunctionMode):
         if constant is None and self.attention == "conservative":
             held = [i for i, t in enumerate((a, b)) if self.weights.get(id(t)) is t]
             constant = held[0] if len(held) == 1 else None
+        if self.gradient_form:
+            if constant is not None:
+                return call(*(t.detach() if i == constant else t for i, t in enumerate((a, b))))
+            return _Scaled.apply(call(a, b), 0.5)
         return _Bilinear.apply(a, b, call, self.stabilizer, constant)
 
     @_past_the_modes
@@ -584,7 +692,7 @@ class _Tracer(TorchFunctionMode):
         dtype = bound["dtype"] if bound is not None else kwargs.get("dtype")
         if dim is None or dtype is not None:
             raise NotImplementedError("LRP's softmax rule needs softmax(x, dim) with an explicit dim and no dtype")
-        y = _Softmax.apply(x, dim)
+        y = torch.softmax(x, dim) if self.gradient_form else _Softmax.apply(x, dim)
         self.weights[id(y)] = y
         return y
 
@@ -595,7 +703,7 @@ class _Tracer(TorchFunctionMode):
             raise NotImplementedError(f"LRP treats {name} called as F.{name}; the model calls {ops.describe(func)}")
         if _requires_grad(bound.get("weight")) or _requires_grad(bound.get("bias")):
             raise NotImplementedError(f"LRP cannot treat {name} with computed (input-dependent) weights")
-        return _Normalization.apply(bound["input"], name, bound, self.stabilizer)
+        return _Normalization.apply(bound["input"], name, bound, self.stabilizer, self.gradient_form)
 
     @_past_the_modes
     def _scaling(self, entry: ops.OpEntry, args, kwargs):
@@ -611,6 +719,8 @@ class _Tracer(TorchFunctionMode):
         if not _requires_grad(x) or kwargs.get("rounding_mode") is not None:
             raise NotImplementedError(f"LRP has no rule for {ops.describe(func)} with an activation in the denominator")
         # A constant or a parameter (layer scale): a diagonal layer, through which relevance passes unchanged.
+        if self.gradient_form:
+            return entry.out_of_place(*args, **kwargs)
         return _PassThrough.apply(x, lambda t: entry.out_of_place(t, c))
 
     @_past_the_modes
@@ -618,6 +728,8 @@ class _Tracer(TorchFunctionMode):
         if not ops.dropout_arguments(func, args, kwargs)[2]:
             return func(*args, **kwargs)  # eval-mode dropout is the identity
         base, args, kwargs = ops.out_of_place(func, args, kwargs)
+        if self.gradient_form:
+            return base(*args, **kwargs)
         rest = args[1:]
         return _PassThrough.apply(args[0], lambda t: base(t, *rest, **kwargs))
 
@@ -704,7 +816,22 @@ class LRP(Attribution):
             Also return ``sum(relevance) - f_c(x)`` per sample: 0 where relevance is conserved.
         """
         xs = tuple(x.detach().requires_grad_(True) for x in run.inputs_tuple)
-        output, _ = self._forward(run, run.like(xs))
+        relevance, scalar, inexact = self._relevance(run, xs, self._gradient_form())
+        if inexact:  # the gradient form lost relevance at a zero that a shift or sigmoid made nonzero
+            relevance, scalar, _ = self._relevance(run, xs, False)
+        if not all(torch.isfinite(r).all() for r in relevance):
+            raise RuntimeError(
+                "LRP produced non-finite relevance (a denominator vanished or overflowed); use epsilon or "
+                "stabilizer > 0 in the rules"
+            )
+        if return_convergence_delta:
+            return run.like(relevance), sum(r.flatten(1).sum(1) for r in relevance) - scalar.detach()
+        return run.like(relevance)
+
+    def _relevance(self, run: Run, xs: tuple, gradient_form: bool) -> tuple[tuple, torch.Tensor, bool]:
+        """One forward and backward pass: the relevance of ``xs``, the explained scalar and whether the
+        gradient form was inexact (:class:`_Ratio`)."""
+        output, tracer = self._forward(run, run.like(xs), gradient_form)
         # The relevance starts as the explained scalar spread over the output by its gradient (eq. 9.20 for a
         # logit: the one-hot times the logit), so that it sums to the scalar for every linear target.
         scalar_of = run.bind(output)
@@ -712,7 +839,8 @@ class LRP(Attribution):
         with torch.enable_grad():
             scalar = scalar_of(y)
             (weights,) = torch.autograd.grad(scalar.sum(), y)
-        start = weights * y.detach()
+        # In gradient form the backward pass carries R / value: the start is R / y, 0 where y = 0 (0/0 as 0).
+        start = weights.masked_fill_(y == 0, 0.0) if gradient_form else weights * y.detach()
         try:
             relevance = torch.autograd.grad(output, xs, start, allow_unused=True)
         except RuntimeError as error:
@@ -724,15 +852,10 @@ class LRP(Attribution):
             ) from error
         if all(r is None for r in relevance):
             raise ValueError("the model's output does not depend on its input")
-        relevance = tuple(torch.zeros_like(x) if r is None else r for r, x in zip(relevance, xs))
-        if not all(torch.isfinite(r).all() for r in relevance):
-            raise RuntimeError(
-                "LRP produced non-finite relevance (a denominator vanished or overflowed); use epsilon or "
-                "stabilizer > 0 in the rules"
-            )
-        if return_convergence_delta:
-            return run.like(relevance), sum(r.flatten(1).sum(1) for r in relevance) - scalar.detach()
-        return run.like(relevance)
+        relevance = tuple(
+            torch.zeros_like(x) if r is None else x.detach() * r if gradient_form else r for r, x in zip(relevance, xs)
+        )
+        return relevance, scalar, tracer.inexact
 
     def layer_rules(self, inputs: torch.Tensor) -> list[tuple[str, str, int | None, Rule]]:
         """The rule each layer call gets on ``inputs``: ``(name, kind, position, rule)`` in forward order.
@@ -752,12 +875,37 @@ class LRP(Attribution):
                 table.append((call.name, call.kind, call.position, call.rule))
         return table
 
-    def _forward(self, run: Run, x) -> tuple[torch.Tensor, _Tracer]:
+    def _gradient_form(self) -> bool:
+        """Whether the composite is LRP-0 everywhere, so that LRP can run as a modified gradient.
+
+        With LRP-0 (bias in the denominator) on every layer and zero stabilisers, every rule divides by
+        its own output, so ``g = R / value`` propagates by ``g_a = Wᵀ g_z`` through layers, BatchNorm,
+        sums, additions, scalings and softmax (their plain gradients), by ``g_x = g_y f(x) / x`` through
+        activations and other relevance-passing operations, by half the gradient through products of two
+        activations (the uniform rule), and by the gradient at constant statistics through normalisations;
+        ``R = x ∘ g`` at the input. That is Gradient × Input with the nonlinearities modified, as LXT
+        (Achtibat et al. 2024, section 3.3.2) implements AttnLRP, and it spares the two elementwise passes
+        per layer of dividing and multiplying back. Relevance equals the rule form's up to rounding.
+        """
+        composite = self.composite
+        rule = composite.default
+        return (
+            type(composite) is Composite
+            and not composite.rules
+            and composite.stabilizer == 0
+            and type(rule) is Epsilon
+            and rule.epsilon == 0
+            and rule.bias
+            and not self.nonnegative_hidden_inputs
+        )
+
+    def _forward(self, run: Run, x, gradient_form: bool = False) -> tuple[torch.Tensor, _Tracer]:
         merge = next(iter(self.canonizers), None)
-        tracer = _Tracer(self.model, self.composite.stabilizer, merge, self.composite.attention)
+        tracer = _Tracer(self.model, self.composite.stabilizer, merge, self.composite.attention, gradient_form)
         tracer.check_signs = self.nonnegative_hidden_inputs
         constant = self.composite.attention == "conservative"
-        with intercept_activations(_pass_activation), tracer, unfused_attention(constant_weights=constant):
+        activations = functools.partial(_ratio_activation, tracer) if gradient_form else _pass_activation
+        with intercept_activations(activations), tracer, unfused_attention(constant_weights=constant):
             output = run.forward(x)
         tracer.outputs.clear()
         layers = _as_layers(tracer.calls, tracer.positions)
