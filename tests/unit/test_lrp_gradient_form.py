@@ -111,10 +111,13 @@ class _Attention(nn.Module):
         return self.head((weights @ self.v(tokens) + tokens).mean(1))
 
 
+def _attention_inputs():
+    return tuple(torch.randn(2, 3, 6, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in (1, 2))
+
+
 @pytest.mark.parametrize("attention", ["attnlrp", "conservative"])
 def test_attention_with_two_inputs_gives_the_rule_forms_relevance(attention):
-    a, b = (torch.randn(2, 3, 6, generator=torch.Generator().manual_seed(s), dtype=torch.float64) for s in (1, 2))
-    _assert_same_relevance(*_both_forms(seeded(_Attention), (a, b), target=2, attention=attention))
+    _assert_same_relevance(*_both_forms(seeded(_Attention), _attention_inputs(), target=2, attention=attention))
 
 
 @pytest.mark.parametrize("family", sorted(set(FAMILIES) - {"swin_v2"}))
@@ -141,3 +144,9 @@ def test_gradient_form_restores_the_model():
     before = _state(model)
     nni.LRP(model, composite=Composite(default=Epsilon(0.0), stabilizer=0.0)).attribute(mnist_like_batch(2), target=0)
     assert_same_state(before, _state(model))
+
+
+def test_a_selected_scalar_over_all_outputs_gives_the_rule_forms_relevance():
+    """A callable target whose gradient is an expanded tensor (the sum of all logits)."""
+    fast, slow = _both_forms(seeded(_Attention), _attention_inputs(), target=lambda out: out.sum(1))
+    _assert_same_relevance(fast, slow)

@@ -840,7 +840,7 @@ class LRP(Attribution):
             scalar = scalar_of(y)
             (weights,) = torch.autograd.grad(scalar.sum(), y)
         # In gradient form the backward pass carries R / value: the start is R / y, 0 where y = 0 (0/0 as 0).
-        start = weights.masked_fill_(y == 0, 0.0) if gradient_form else weights * y.detach()
+        start = weights.masked_fill(y == 0, 0.0) if gradient_form else weights * y.detach()
         try:
             relevance = torch.autograd.grad(output, xs, start, allow_unused=True)
         except RuntimeError as error:
