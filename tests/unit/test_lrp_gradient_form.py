@@ -150,3 +150,30 @@ def test_a_selected_scalar_over_all_outputs_gives_the_rule_forms_relevance():
     """A callable target whose gradient is an expanded tensor (the sum of all logits)."""
     fast, slow = _both_forms(seeded(_Attention), _attention_inputs(), target=lambda out: out.sum(1))
     _assert_same_relevance(fast, slow)
+
+
+class _Upsampling(nn.Module):
+    """Bilinear and bicubic upsampling (each output mixes several inputs) and nearest (a copy)."""
+
+    def __init__(self):
+        super().__init__()
+        self.down, self.up = nn.Conv2d(1, 4, 3, stride=2), nn.Conv2d(4, 4, 3, padding=1)
+        self.nearest = nn.Upsample(scale_factor=2, mode="nearest")
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        h = F.interpolate(F.gelu(self.down(x)), scale_factor=2, mode="bilinear", align_corners=False)
+        h = F.interpolate(self.up(h), size=(20, 20), mode="bicubic")
+        return self.fc(self.nearest(h).mean((2, 3)))
+
+
+def test_upsampling_gives_the_rule_forms_relevance():
+    _assert_same_relevance(*_both_forms(seeded(_Upsampling), mnist_like_batch(2)))
+
+
+def test_an_activation_that_maps_zero_to_nonzero_on_the_input_runs_in_rule_form():
+    """``hardtanh(x, 0.2, 1)`` on the input gives its zeros relevance, which ``R = x ∘ g`` cannot."""
+    model = seeded(lambda: nn.Sequential(nn.Hardtanh(0.2, 1.0), nn.Flatten(), nn.Linear(784, 10)))
+    x = mnist_like_batch(2)
+    x[:, :, :5] = 0.0
+    _assert_same_relevance(*_both_forms(model, x, gradient_form=False))

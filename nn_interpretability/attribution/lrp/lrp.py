@@ -45,8 +45,9 @@ whatever its form (module, ``F.*``, ``torch.*`` or tensor method):
 
 LRP-0 everywhere (``Composite(default=Epsilon(0.0), stabilizer=0.0)``, either attention rule) runs in
 gradient form: the backward pass carries ``g = R / value``, so layers, sums, additions, scalings and
-softmax run their plain gradients and only activations, products and normalisations are modified
-(:meth:`LRP._gradient_form`); relevance is the same up to rounding, two elementwise passes a layer cheaper.
+softmax run their plain gradients and only activations, products, normalisations and mixing upsampling
+are modified (:meth:`LRP._gradient_form`); relevance is the same up to rounding, two elementwise passes a
+layer cheaper.
 
 In-place additions, scalings and activations (``out += identity``, ``relu_``) run out of place while
 LRP holds the model: their results are used as Python's augmented assignment and ``nn.ReLU(inplace=True)``
@@ -229,17 +230,22 @@ class _LayerGradient(torch.autograd.Function):
 
 @_no_relevance_no_work
 class _Ratio(torch.autograd.Function):
-    """Gradient form of passing relevance unchanged (``R_x = R_y``): ``g_x = g_y y / x``, 0 where ``x = 0``.
+    """Gradient form of passing relevance as it is: ``g_x = R_x / x`` with ``R_x = Jᵀ (y ∘ g_y)``, 0 where ``x = 0``.
 
-    That is exact where ``y = 0`` whenever ``x = 0``. An operation that maps 0 to nonzero (a shift, sigmoid,
-    softplus, a BatchNorm) gives the rule form relevance at a zero of ``x``, which reaches the input if
-    ``x`` is the input or a pass-through of it; with a ``tracer`` given, such relevance marks the pass
-    :attr:`_Tracer.inexact`, and LRP runs again in rule form.
+    ``J`` is the identity for an elementwise operation (``R_x = R_y``: activations, shifts, layers with
+    ``Pass()``), ``y = call(x)``'s Jacobian where ``mixes`` (bilinear upsampling, whose outputs mix several
+    inputs). Relevance on a zero of ``x``, which an operation that maps 0 to nonzero (a shift, sigmoid,
+    softplus, a BatchNorm) or a mixing one leaves, reaches the input if ``x`` is the input or passes to it
+    as it is, but not ``g``; with a ``tracer`` given, such relevance marks it :attr:`_Tracer.inexact`, and
+    LRP runs again in rule form.
     """
 
     @staticmethod
-    def forward(ctx, x, call, tracer=None):
-        y = call(x)
+    def forward(ctx, x, call, tracer=None, mixes=False):
+        if mixes:
+            y, ctx.graph = _traced(call, x)
+        else:
+            y, ctx.graph = call(x), None
         ctx.tracer = tracer
         ctx.save_for_backward(x, y)
         return y
@@ -247,10 +253,13 @@ class _Ratio(torch.autograd.Function):
     @staticmethod
     def backward(ctx, gradient):
         x, y = ctx.saved_tensors
+        relevance = gradient * y
+        if ctx.graph is not None:
+            (relevance,) = _vjp(ctx.graph, relevance)
         tracer = ctx.tracer
         if tracer is not None and not tracer.inexact:
-            tracer.inexact = bool(((x == 0) & (y != 0) & (gradient != 0)).any())
-        return quotient(gradient * y, x, 0.0), None, None
+            tracer.inexact = bool(((x == 0) & (relevance != 0)).any())
+        return quotient(relevance, x, 0.0), None, None, None
 
 
 @_no_relevance_no_work
@@ -419,8 +428,8 @@ def _pass_activation(name: str, x: torch.Tensor, call: Callable) -> torch.Tensor
 
 #: Activations ``f`` with ``f(x) / x = f'(x)`` (and max-pooling): in gradient form they run as they are.
 _GRADIENT_IS_RATIO = ("relu", "leaky_relu", "prelu", "max_pool")
-#: Activations with ``f(0) != 0`` (``threshold`` can be): :class:`_Ratio` watches their zeros.
-_NONZERO_AT_ZERO = ("sigmoid", "softplus", "hardsigmoid", "logsigmoid", "threshold")
+#: Activations with ``f(0) != 0`` (``hardtanh`` and ``threshold`` can be): :class:`_Ratio` watches their zeros.
+_NONZERO_AT_ZERO = ("sigmoid", "softplus", "hardsigmoid", "logsigmoid", "hardtanh", "threshold")
 
 
 def _ratio_activation(tracer: _Tracer, name: str, x: torch.Tensor, call: Callable) -> torch.Tensor:
@@ -474,6 +483,8 @@ class _Tracer(TorchFunctionMode):
                 category in _AS_THEY_ARE and not any(id(value) in self.owners for value in values)
             )
         if as_it_is:
+            if self.gradient_form and category == ops.RESAMPLE and args and _requires_grad(args[0]):
+                return self._resample(func, entry.name, args, kwargs)
             output = func(*args, **kwargs)
             if self.attention == "conservative" and category in (None, ops.RESHAPE) and self._of_weights(values):
                 self.weights[id(output)] = output  # a view or copy of attention weights (k_softmax.transpose(1, 2))
@@ -567,6 +578,16 @@ class _Tracer(TorchFunctionMode):
             output = _LayerGradient.apply(a, call, compute)
         self.outputs[id(output)] = (output, call, a)
         return output
+
+    @_past_the_modes
+    def _resample(self, func, name: str, args, kwargs):
+        """Padding and upsampling in gradient form: nearest-neighbour and padding copy their inputs, so the
+        gradient is the rule form's; the other modes mix them (:class:`_Ratio` with ``mixes``)."""
+        mode = "bilinear" if name == "upsample_bilinear" else ops.bound_arguments(func, args, kwargs).get("mode")
+        if name in ("pad", "upsample_nearest") or mode in (None, "nearest", "nearest-exact"):
+            return func(*args, **kwargs)
+        rest = args[1:]
+        return _Ratio.apply(args[0], lambda t: func(t, *rest, **kwargs), self, True)
 
     @_past_the_modes
     def _sum(self, func, args, kwargs):
@@ -882,10 +903,11 @@ class LRP(Attribution):
         its own output, so ``g = R / value`` propagates by ``g_a = Wᵀ g_z`` through layers, BatchNorm,
         sums, additions, scalings and softmax (their plain gradients), by ``g_x = g_y f(x) / x`` through
         activations and other relevance-passing operations, by half the gradient through products of two
-        activations (the uniform rule), and by the gradient at constant statistics through normalisations;
-        ``R = x ∘ g`` at the input. That is Gradient × Input with the nonlinearities modified, as LXT
-        (Achtibat et al. 2024, section 3.3.2) implements AttnLRP, and it spares the two elementwise passes
-        per layer of dividing and multiplying back. Relevance equals the rule form's up to rounding.
+        activations (the uniform rule), by the gradient at constant statistics through normalisations and
+        by ``Jᵀ (y ∘ g) / x`` through upsampling that mixes its inputs; ``R = x ∘ g`` at the input. That is
+        Gradient × Input with the nonlinearities modified, the way LXT implements AttnLRP (Achtibat et al.
+        2024), and it spares the two elementwise passes per layer of dividing and multiplying back.
+        Relevance equals the rule form's up to rounding.
         """
         composite = self.composite
         rule = composite.default
