@@ -486,8 +486,10 @@ class _Tracer(TorchFunctionMode):
             if self.gradient_form and category == ops.RESAMPLE and args and _requires_grad(args[0]):
                 return self._resample(func, entry.name, args, kwargs)
             output = func(*args, **kwargs)
-            if self.attention == "conservative" and category in (None, ops.RESHAPE) and self._of_weights(values):
-                self.weights[id(output)] = output  # a view or copy of attention weights (k_softmax.transpose(1, 2))
+            # A view or copy of attention weights (CoaT's softmax(k).transpose(1, 2)) is attention weights too.
+            held = self.weights and self.attention == "conservative" and category in (None, ops.RESHAPE)
+            if held and self._of_weights(values):
+                self.weights[id(output)] = output
             return output
         if category is _UNCATALOGUED:
             return self._uncatalogued(func, args, kwargs, values)
